@@ -1,0 +1,130 @@
+"""Numerical gradients and comparisons with diagnostics.
+
+Everything a student-facing check needs:
+- `rel_error(x, y)`: the classic CS231n scalar relative error;
+- `eval_numerical_gradient(f, x)`: central differences of a scalar function;
+- `eval_numerical_gradient_array(f, x, df)`: central differences of an array
+  function, contracted with the upstream gradient `df`;
+- `grad_check_sparse(f, x, analytic_grad)`: spot-check a few random elements;
+- `check_close(received, expected, tol, name, hint)`: the assertion every check
+  uses. On failure it names the worst element, the received and expected values
+  there, the relative error against the tolerance, and a hint.
+"""
+import numpy as np
+
+
+def rel_error(x, y):
+    """Max over elements of |x - y| / max(1e-8, |x| + |y|), as in CS231n."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def _elementwise_rel_error(x, y):
+    return np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))
+
+
+def check_close(received, expected, tol, name="value", hint=""):
+    """Assert that `received` matches `expected` to relative error `tol`.
+
+    Returns the relative error when the check passes. Raises AssertionError
+    with a diagnostic when shapes differ, when `received` is not finite, or when
+    the worst element's relative error exceeds `tol`.
+    """
+    if received is None:
+        raise AssertionError(f"{name}: received None; the function must return an array. {hint}".strip())
+    received = np.asarray(received)
+    expected = np.asarray(expected)
+    if received.shape != expected.shape:
+        raise AssertionError(
+            f"{name}: shape {received.shape} received, {expected.shape} expected. {hint}".strip())
+    if received.dtype == object or not np.all(np.isfinite(received.astype(np.float64))):
+        raise AssertionError(f"{name}: received contains NaN, inf or non-numbers. {hint}".strip())
+    if received.size == 0:
+        return 0.0
+    errors = _elementwise_rel_error(received.astype(np.float64), expected.astype(np.float64))
+    worst = np.unravel_index(int(np.argmax(errors)), errors.shape)
+    err = float(errors[worst])
+    if not err <= tol:
+        raise AssertionError(
+            f"{name}: relative error {err:.3e} > tolerance {tol:.0e}; "
+            f"worst element at index {tuple(int(i) for i in worst)}: "
+            f"received {received[worst]!r}, expected {expected[worst]!r}. {hint}".strip())
+    return err
+
+
+def eval_numerical_gradient(f, x, verbose=False, h=1e-5):
+    """Central-difference gradient of a scalar function f at x.
+
+    Inputs:
+    - f: function taking one array and returning a scalar
+    - x: array to evaluate the gradient at; it is perturbed and restored in place
+    - h: step size
+    Returns grad, an array of the same shape as x.
+    """
+    grad = np.zeros_like(x, dtype=np.float64)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        fxph = f(x)
+        x[ix] = old - h
+        fxmh = f(x)
+        x[ix] = old
+        grad[ix] = (fxph - fxmh) / (2 * h)
+        if verbose:
+            print(ix, grad[ix])
+        it.iternext()
+    return grad
+
+
+def eval_numerical_gradient_array(f, x, df, h=1e-5):
+    """Central-difference gradient of sum(f(x) * df) with respect to x.
+
+    Inputs:
+    - f: function taking one array and returning an array
+    - x: array to evaluate at; perturbed and restored in place
+    - df: upstream gradient, same shape as f(x)
+    Returns grad, an array of the same shape as x.
+    """
+    grad = np.zeros_like(x, dtype=np.float64)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        pos = np.array(f(x), dtype=np.float64, copy=True)
+        x[ix] = old - h
+        neg = np.array(f(x), dtype=np.float64, copy=True)
+        x[ix] = old
+        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+        it.iternext()
+    return grad
+
+
+def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, tol=1e-6, seed=0, name="gradient"):
+    """Compare `analytic_grad` with central differences at `num_checks` random elements.
+
+    Returns the worst relative error seen. Raises AssertionError naming the
+    worst element when it exceeds `tol`.
+    """
+    rng = np.random.default_rng(seed)
+    indices = [tuple(int(rng.integers(m)) for m in x.shape) for _ in range(num_checks)]
+    numeric = np.empty(num_checks)
+    analytic = np.empty(num_checks)
+    for k, ix in enumerate(indices):
+        old = x[ix]
+        x[ix] = old + h
+        fxph = f(x)
+        x[ix] = old - h
+        fxmh = f(x)
+        x[ix] = old
+        numeric[k] = (fxph - fxmh) / (2 * h)
+        analytic[k] = analytic_grad[ix]
+    errors = _elementwise_rel_error(analytic, numeric)
+    k = int(np.argmax(errors))
+    if not errors[k] <= tol:
+        raise AssertionError(
+            f"{name}: relative error {errors[k]:.3e} > tolerance {tol:.0e} at index {indices[k]}: "
+            f"analytic {analytic[k]!r}, numerical {numeric[k]!r}")
+    return float(errors[k])
