@@ -1,0 +1,149 @@
+"""Output-size formulas and argument checks shared by the naive and fast layers.
+
+Given code (no student region). Every layer calls one of the two checks first,
+so a bad argument fails at once with a ValueError that names the offending value
+and says what to change, instead of failing deep inside a loop or, worse,
+silently producing an output of the wrong size.
+
+- conv: H_out = 1 + (H + 2 * pad - HH) // stride, and (H + 2 * pad - HH) must be
+  a multiple of stride (same for W with WW);
+- max pool: H_out = 1 + (H - pool_height) // stride. Windows may overlap
+  (stride < pool_height) and need not tile the input: the rows and columns left
+  over at the bottom/right are ignored, as in torch's max_pool2d.
+"""
+import numbers
+
+import numpy as np
+
+
+def _positive_int(value, name, what):
+    """Return value as an int, or raise ValueError unless it is an integer >= 1."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}; {what}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}; {what}")
+    return int(value)
+
+
+def _get(param, key, param_name):
+    if not isinstance(param, dict):
+        raise ValueError(f"{param_name} must be a dict, got {type(param).__name__}")
+    if key not in param:
+        raise ValueError(
+            f"{param_name} is missing the key {key!r} (it has {sorted(param)}); "
+            f"pass e.g. {param_name}[{key!r}] = 1")
+    return param[key]
+
+
+def _check_ndim(a, ndim, name, layout):
+    if np.ndim(a) != ndim:
+        raise ValueError(
+            f"{name} must have {ndim} dimensions {layout}, got shape {np.shape(a)}; "
+            f"reshape it first")
+
+
+def conv_output_shape(x_shape, w_shape, stride, pad):
+    """Output spatial size of a convolution.
+
+    Inputs:
+    - x_shape: (N, C, H, W)
+    - w_shape: (F, C, HH, WW)
+    - stride, pad: ints
+
+    Returns (H_out, W_out) with
+      H_out = 1 + (H + 2 * pad - HH) // stride
+      W_out = 1 + (W + 2 * pad - WW) // stride
+    """
+    _, _, H, W = x_shape
+    _, _, HH, WW = w_shape
+    return 1 + (H + 2 * pad - HH) // stride, 1 + (W + 2 * pad - WW) // stride
+
+
+def pool_output_shape(x_shape, pool_height, pool_width, stride):
+    """Output spatial size of max pooling.
+
+    Inputs:
+    - x_shape: (N, C, H, W)
+    - pool_height, pool_width, stride: ints
+
+    Returns (H_out, W_out) with
+      H_out = 1 + (H - pool_height) // stride
+      W_out = 1 + (W - pool_width) // stride
+    """
+    _, _, H, W = x_shape
+    return 1 + (H - pool_height) // stride, 1 + (W - pool_width) // stride
+
+
+def check_conv_args(x, w, b, conv_param):
+    """Validate the arguments of a conv forward pass.
+
+    Inputs: as conv_forward_naive: x (N, C, H, W), w (F, C, HH, WW), b (F,),
+    conv_param {'stride': int >= 1, 'pad': int >= 0}.
+
+    Returns (stride, pad, H_out, W_out) as ints.
+    Raises ValueError naming the offending value when anything does not fit.
+    """
+    _check_ndim(x, 4, "x", "(N, C, H, W)")
+    _check_ndim(w, 4, "w", "(F, C, HH, WW)")
+    N, C, H, W = np.shape(x)
+    F, Cw, HH, WW = np.shape(w)
+    if C != Cw:
+        raise ValueError(
+            f"x has C={C} channels (shape {np.shape(x)}) but w expects C={Cw} "
+            f"(shape {np.shape(w)}); w must have shape (F, {C}, HH, WW)")
+    if min(C, H, W, F, HH, WW) < 1:
+        raise ValueError(
+            f"empty dimension: x shape {np.shape(x)}, w shape {np.shape(w)}; "
+            f"C, H, W, F, HH, WW must all be >= 1")
+    if np.shape(b) != (F,):
+        raise ValueError(f"b must have shape (F,) = ({F},) to match w, got {np.shape(b)}")
+    stride = _positive_int(_get(conv_param, "stride", "conv_param"), "conv_param['stride']",
+                           "use a stride of 1 or more")
+    pad = _get(conv_param, "pad", "conv_param")
+    if isinstance(pad, (bool, np.bool_)) or not isinstance(pad, numbers.Integral):
+        raise ValueError(f"conv_param['pad'] must be an integer, got {pad!r}")
+    if pad < 0:
+        raise ValueError(f"conv_param['pad'] must be >= 0, got {pad}; use pad=0 for no padding")
+    pad = int(pad)
+    for dim, size, k in (("H", H, HH), ("W", W, WW)):
+        span = size + 2 * pad - k
+        if span < 0:
+            raise ValueError(
+                f"the kernel ({HH}x{WW}) is larger than the padded input "
+                f"({H + 2 * pad}x{W + 2 * pad}) along {dim}; use a smaller kernel or more padding")
+        if span % stride != 0:
+            raise ValueError(
+                f"stride={stride} and pad={pad} do not tile the input along {dim}: "
+                f"({dim}={size} + 2*pad - {k}) = {span} is not a multiple of stride={stride}; "
+                f"choose stride and pad so that it is")
+    H_out, W_out = conv_output_shape((N, C, H, W), (F, C, HH, WW), stride, pad)
+    return stride, pad, H_out, W_out
+
+
+def check_pool_args(x, pool_param):
+    """Validate the arguments of a max-pool forward pass.
+
+    Inputs: as max_pool_forward_naive: x (N, C, H, W), pool_param
+    {'pool_height': int >= 1, 'pool_width': int >= 1, 'stride': int >= 1}.
+
+    Returns (pool_height, pool_width, stride, H_out, W_out) as ints.
+    Raises ValueError naming the offending value when anything does not fit.
+    Windows may overlap and need not tile the input (leftover rows/columns
+    are ignored), but a window larger than the input is refused.
+    """
+    _check_ndim(x, 4, "x", "(N, C, H, W)")
+    N, C, H, W = np.shape(x)
+    if min(C, H, W) < 1:
+        raise ValueError(f"empty dimension: x shape {np.shape(x)}; C, H, W must all be >= 1")
+    ph = _positive_int(_get(pool_param, "pool_height", "pool_param"), "pool_param['pool_height']",
+                       "use a window of at least 1x1")
+    pw = _positive_int(_get(pool_param, "pool_width", "pool_param"), "pool_param['pool_width']",
+                       "use a window of at least 1x1")
+    stride = _positive_int(_get(pool_param, "stride", "pool_param"), "pool_param['stride']",
+                           "use a stride of 1 or more")
+    if ph > H or pw > W:
+        raise ValueError(
+            f"the pool window {ph}x{pw} is larger than the input {H}x{W} "
+            f"(x shape {np.shape(x)}); use a window no larger than the input")
+    H_out, W_out = pool_output_shape((N, C, H, W), ph, pw, stride)
+    return ph, pw, stride, H_out, W_out
