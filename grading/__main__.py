@@ -1,0 +1,35 @@
+"""Command line: `python -m grading {release|autograde|gradescope} ...`.
+
+`release` is here; `autograde` and `gradescope` live in their own modules and
+are imported only when asked for, so the release build works without them.
+"""
+import importlib
+import sys
+
+COMMANDS = {
+    "release": ("grading.release", "build the student release into OUTDIR and leak-check it"),
+    "autograde": ("grading.autograde", "grade a folder of submissions"),
+    "gradescope": ("grading.gradescope", "build the Gradescope autograder bundle"),
+}
+
+
+def usage():
+    lines = ["usage: python -m grading COMMAND [ARGS]  (COMMAND --help for details)", "", "commands:"]
+    lines += [f"  {name:<11} {help_}" for name, (_, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if argv else 2
+    if argv[0] not in COMMANDS:
+        print(f"unknown command {argv[0]!r}.\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    return module.main(argv[1:]) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
