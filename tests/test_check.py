@@ -1,0 +1,115 @@
+"""cs_layers.check: per-task table from the public tests, run in a subprocess."""
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cs_layers import check
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PYPROJECT = """
+[tool.pytest.ini_options]
+addopts = "--strict-markers"
+markers = ["task2_1: a", "task2_2: b", "task2_3: c", "task2_4: d", "task2_9: notebook only"]
+"""
+MODULE = '''
+from cs_layers.gradient_check import check_close
+
+def good(x):
+    return x + 1
+
+def wrong(x):
+    return x * 2.0
+
+def stub(x):
+    raise NotImplementedError("task2_3: implement stub — see the notebook, section task2_3")
+'''
+TESTS = '''
+import numpy as np
+import pytest
+from cs_layers.gradient_check import check_close
+from cs_layers import mod
+
+@pytest.mark.task2_1
+def test_good():
+    assert mod.good(1) == 2
+
+@pytest.mark.task2_2
+def test_wrong():
+    check_close(mod.wrong(np.array([1.0, 3.0])), np.array([2.0, 4.0]), 1e-7, name="out",
+                hint="Hint: add one, do not double.")
+
+@pytest.mark.task2_3
+def test_stub():
+    mod.stub(1)
+
+@pytest.mark.task2_4
+def test_uses_the_earlier_stub():
+    mod.stub(mod.good(1))
+'''
+
+
+@pytest.fixture
+def tree(tmp_path):
+    pkg = tmp_path / "cs_layers"
+    pkg.mkdir()
+    for name in ("__init__.py", "check.py", "gradient_check.py"):
+        shutil.copy(ROOT / "cs_layers" / name, pkg / name)
+    (pkg / "mod.py").write_text(MODULE)
+    (tmp_path / "tests" / "public").mkdir(parents=True)
+    (tmp_path / "tests" / "public" / "test_mod.py").write_text(textwrap.dedent(TESTS))
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT)
+    return tmp_path
+
+
+def test_table_reports_pass_fail_stub_and_dependency(tree, capsys):
+    result = check.run(root=tree)
+    s = result.tasks
+    assert s["task2_1"].status == "passed" and (s["task2_1"].passed, s["task2_1"].total) == (1, 1)
+    assert s["task2_2"].status == "FAILED"
+    assert "relative error" in s["task2_2"].detail and "tolerance 1e-07" in s["task2_2"].detail
+    assert "worst element at index (1,)" in s["task2_2"].detail
+    assert "Hint: add one" in s["task2_2"].detail
+    assert s["task2_3"].status == "not implemented yet"
+    assert s["task2_3"].detail.startswith("task2_3: implement stub")
+    assert s["task2_4"].status == "needs task2_3 first"
+    assert not result.ok and result.returncode == 1
+    assert Path(result.package).resolve() == (tree / "cs_layers" / "__init__.py").resolve()
+    printed = capsys.readouterr().out
+    assert "task2_2  FAILED" in printed and "pytest -m task2_2" in printed
+
+
+def test_selected_tasks_only_and_exit_zero_when_they_pass(tree, capsys):
+    result = check.run("task2_1", root=tree)
+    assert list(result.tasks) == ["task2_1"] and result.ok
+    result = check.run(["task2_9"], root=tree, quiet=True)
+    assert result.tasks["task2_9"].status == "no public tests" and result.ok
+    assert capsys.readouterr().out.count("task2_1") == 1
+
+
+def test_unknown_task_and_bad_ids(tree):
+    result = check.run("task9_9", root=tree, quiet=True)
+    assert result.returncode == 2 and "unknown task id" in result.tasks["task9_9"].detail
+    with pytest.raises(ValueError, match="not a task id"):
+        check.run("conv", root=tree)
+
+
+def test_import_error_in_the_module_is_reported_as_error(tree):
+    (tree / "cs_layers" / "mod.py").write_text("def good(x:\n")
+    result = check.run("task2_1", root=tree, quiet=True)
+    assert result.tasks["task2_1"].status == "error"
+    assert "could not load the tests" in result.tasks["task2_1"].detail
+    assert result.returncode == 1
+
+
+def test_command_line_exit_codes(tree):
+    cmd = [sys.executable, "-m", "cs_layers.check"]
+    ok = subprocess.run(cmd + ["task2_1"], cwd=tree, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "task2_1  passed" in ok.stdout
+    bad = subprocess.run(cmd + ["task2_2", "task2_1"], cwd=tree, capture_output=True, text=True)
+    assert bad.returncode == 1 and "FAILED" in bad.stdout
