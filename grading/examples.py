@@ -1,0 +1,171 @@
+"""Example submissions, generated from the instructor's `cs_layers` by small source patches.
+
+No copy of the solutions is committed: each example is the reference package copied into a
+temporary folder, with a patch appended to one module (appending rebinds a function after
+the reference defines it, so the patch does not depend on how the reference is written).
+
+    python -m grading.examples DEST          # DEST/{correct,partly_wrong,hostile}/
+    python -m grading autograde DEST --out out/demo
+
+`make demo` can run these two lines to show a graded class.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = REPO_ROOT / "cs_layers"
+MODEL_FILE = "assignments/convnets/convnet_model.npz"
+_TASK_LINE = re.compile(r"^\s*#\s*(task\d+_\d+):\s*(\S+)\s*$")
+
+
+def copy_reference(dest: Path, *, reference: Path = REFERENCE) -> Path:
+    """dest/cs_layers/*.py = the instructor's package files (caches and data left out)."""
+    pkg = Path(dest) / "cs_layers"
+    pkg.mkdir(parents=True, exist_ok=True)
+    for src in sorted(Path(reference).glob("*.py")):
+        shutil.copyfile(src, pkg / src.name)
+    return Path(dest)
+
+
+def append_patch(sub: Path, module: str, code: str) -> None:
+    """Append top-level `code` to sub/cs_layers/<module>."""
+    path = Path(sub) / "cs_layers" / module
+    path.write_text(path.read_text() + "\n\n# --- patched for an example submission ---\n"
+                    + textwrap.dedent(code).strip() + "\n")
+
+
+def wrap(func: str, body: str) -> str:
+    """Code that replaces `func` by a function running `body`; `_orig(*args, **kwargs)` is the reference."""
+    return (f"_orig_{func} = {func}\n\n\n"
+            f"def {func}(*args, **kwargs):\n"
+            f"    _orig = _orig_{func}\n"
+            + textwrap.indent(textwrap.dedent(body).strip(), "    ") + "\n")
+
+
+def task_modules(reference: Path = REFERENCE) -> dict[str, str]:
+    """task id -> file name, read from the `# taskX_Y: name` lines above the solution regions."""
+    out: dict[str, str] = {}
+    for path in sorted(Path(reference).glob("*.py")):
+        for line in path.read_text().splitlines():
+            m = _TASK_LINE.match(line)
+            if m:
+                out.setdefault(m.group(1), path.name)
+    return out
+
+
+def _package_imports(tree: ast.AST) -> set[str]:
+    """Names of cs_layers modules that a module's AST imports."""
+    mods = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # from .layers import x / from . import layers
+                mods |= {node.module} if node.module else {a.name for a in node.names}
+            elif node.module == "cs_layers":
+                mods |= {a.name for a in node.names}
+            elif node.module and node.module.startswith("cs_layers."):
+                mods.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            mods |= {a.name.split(".")[1] for a in node.names if a.name.startswith("cs_layers.")}
+    return mods
+
+
+def importers(module: str, reference: Path = REFERENCE) -> set[str]:
+    """File names of the package that are `module` or import it, directly or not."""
+    graph = {p.name: {f"{m}.py" for m in _package_imports(ast.parse(p.read_text()))}
+             for p in Path(reference).glob("*.py")}
+    hit = {module}
+    changed = True
+    while changed:
+        changed = False
+        for name, deps in graph.items():
+            if name not in hit and deps & hit:
+                hit.add(name)
+                changed = True
+    return hit
+
+
+def train_model(path: Path, *, epochs: int = 4, seed: int = 0, verbose: bool = False) -> float:
+    """Train a small reference ThreeLayerConvNet on the digits and save it; returns val accuracy."""
+    import numpy as np
+
+    from cs_layers.cnn import ThreeLayerConvNet, save_model
+    from cs_layers.data import get_data
+    from cs_layers.solver import Solver
+
+    np.random.seed(seed)
+    data = get_data("digits")
+    model = ThreeLayerConvNet(input_dim=data["X_train"].shape[1:], num_filters=8, filter_size=3,
+                              hidden_dim=64, weight_scale=1e-2, reg=1e-4)
+    solver = Solver(model, {k: data[k] for k in ("X_train", "y_train", "X_val", "y_val")},
+                    update_rule="adam", optim_config={"learning_rate": 2e-3}, batch_size=50,
+                    num_epochs=epochs, verbose=verbose, print_every=10**9)
+    solver.train()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_model(path, model, dataset="digits")
+    return float(solver.best_val_acc)
+
+
+def make_examples(dest: Path, *, model: Path | None = None) -> dict[str, Path]:
+    """DEST/correct, DEST/partly_wrong (wrong conv backward db, NaN in groupnorm), DEST/hostile.
+
+    `model`: a trained checkpoint to include (trained here when None).
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    if model is None:
+        model = dest / ".model.npz"
+        acc = train_model(model)
+        print(f"trained the example model: validation accuracy {acc:.3f}")
+    subs = {}
+    for name in ("correct", "partly_wrong", "hostile"):
+        sub = copy_reference(dest / name)
+        (sub / MODEL_FILE).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(model, sub / MODEL_FILE)
+        subs[name] = sub
+    append_patch(subs["partly_wrong"], "layers.py", wrap("conv_backward_naive", """
+        dx, dw, db = _orig(*args, **kwargs)
+        return dx, dw, -db
+    """))
+    append_patch(subs["partly_wrong"], "layers.py", wrap("spatial_groupnorm_forward", """
+        out, cache = _orig(*args, **kwargs)
+        out = out.copy()
+        out.flat[0] = float("nan")
+        return out, cache
+    """))
+    # Hostile: fakes numpy's comparisons in the grader (has no effect: verdicts are computed in
+    # the grader process) and returns zeros from the naive conv forward.
+    append_patch(subs["hostile"], "layers.py", """
+        import numpy as _np
+        _np.allclose = lambda *a, **k: True
+        _np.testing.assert_allclose = lambda *a, **k: None
+    """ + "\n" + wrap("conv_forward_naive", """
+        out, cache = _orig(*args, **kwargs)
+        return _np.zeros_like(out), cache
+    """))
+    (subs["hostile"] / "numpy.py").write_text("raise SystemExit('a submitted numpy.py ran')\n")
+    return subs
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grading.examples",
+                                     description="Generate example submissions for the demo.")
+    parser.add_argument("dest", type=Path, help="folder to create the submissions in")
+    args = parser.parse_args(argv)
+    if args.dest.exists() and any(args.dest.iterdir()):
+        parser.error(f"{args.dest} is not empty; remove it or choose another folder")
+    subs = make_examples(args.dest)
+    for name, path in subs.items():
+        print(f"{name:<13} {path}")
+    print(f"grade them with: python -m grading autograde {args.dest} --out out/demo")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
