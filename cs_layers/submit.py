@@ -1,0 +1,199 @@
+"""Build submission.zip: `python -m cs_layers.submit [--no-check] [--max-mb 20] [-o FILE]`.
+
+Packs exactly the graded files, from the folder that holds cs_layers/:
+  cs_layers/*.py
+  assignments/convnets/ConvolutionalNetworks.ipynb, assignments/convnets/PyTorch.ipynb
+  assignments/convnets/convnet_model.npz   (written by the notebook, task2_9)
+
+Refuses (exit 1, no zip written) when a file is missing, a module has a syntax
+error, a notebook does not parse, an nbgrader cell of the release was deleted
+or a read-only one edited (compared with assignments/convnets/.release_manifest.json
+from the release), the checkpoint is unreadable, or the zip would be too big.
+Warns when notebook cells were run out of order or never run. Then prints
+what it packed and the self-check status of every task.
+"""
+import argparse
+import ast
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+NB_DIR = "assignments/convnets"
+NOTEBOOKS = [f"{NB_DIR}/ConvolutionalNetworks.ipynb", f"{NB_DIR}/PyTorch.ipynb"]
+MODEL = f"{NB_DIR}/convnet_model.npz"
+MANIFEST = f"{NB_DIR}/.release_manifest.json"
+MODEL_KEYS = ("W1", "b1", "W2", "b2", "W3", "b3")
+DEFAULT_MAX_MB = 20.0
+
+
+def package_root():
+    return Path(__file__).resolve().parent.parent
+
+
+def graded_files(root):
+    """Relative paths of every file the submission must hold."""
+    py = sorted(p.relative_to(root).as_posix() for p in (root / "cs_layers").glob("*.py"))
+    return py + NOTEBOOKS + [MODEL]
+
+
+def check_python(root, rel):
+    try:
+        ast.parse((root / rel).read_text(encoding="utf-8"), filename=rel)
+    except SyntaxError as e:
+        return [f"{rel}:{e.lineno}: syntax error ({e.msg}); fix it, then run the self-check again."]
+    except UnicodeDecodeError:
+        return [f"{rel}: not UTF-8 text; save it as UTF-8."]
+    return []
+
+
+def _source(cell):
+    return cell.source if isinstance(cell.source, str) else "".join(cell.source)
+
+
+def check_notebook(root, rel, expected):
+    """(problems, warnings) of one notebook; `expected` is its manifest entry (grade_id -> flags)."""
+    import nbformat
+    try:
+        nb = nbformat.read(str(root / rel), as_version=4)
+        nbformat.validate(nb)
+    except Exception as e:  # nbformat raises several types for broken files
+        return [f"{rel}: not a valid notebook ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                f"restore it from your last good copy (File > Revert / checkpoints) and save again."], []
+    problems, warnings = [], []
+    cells = {}
+    for cell in nb.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid is not None:
+            cells[gid] = cell
+    for gid, flags in sorted(expected.items()):
+        kind = "graded" if flags.get("grade") else "read-only" if flags.get("locked") else "answer"
+        if gid not in cells:
+            problems.append(f"{rel}: the {kind} cell '{gid}' of the release was deleted; copy it back "
+                            f"from a fresh copy of the release notebook into the same place.")
+        elif "sha256" in flags and hashlib.sha256(_source(cells[gid]).encode()).hexdigest() != flags["sha256"]:
+            problems.append(f"{rel}: the {kind} cell '{gid}' was edited; it must stay as released "
+                            f"(copy it back from a fresh copy of the release notebook).")
+    code = [c for c in nb.cells if c.cell_type == "code" and _source(c).strip()]
+    counts = [c.get("execution_count") for c in code]
+    never = sum(n is None for n in counts)
+    if code and never == len(code):
+        warnings.append(f"{rel}: no cell has been run; run all cells (Kernel > Restart & Run All) and save.")
+    elif never:
+        warnings.append(f"{rel}: {never} of {len(code)} code cells were never run; "
+                        f"run all cells (Kernel > Restart & Run All) and save.")
+    ran = [n for n in counts if n is not None]
+    if any(b <= a for a, b in zip(ran, ran[1:])):
+        warnings.append(f"{rel}: cells were run out of order; Kernel > Restart & Run All, then save, "
+                        f"so the saved outputs match the code.")
+    return problems, warnings
+
+
+def check_model(root, rel):
+    import numpy as np
+    try:
+        with np.load(root / rel, allow_pickle=False) as data:
+            missing = [k for k in MODEL_KEYS if k not in data.files]
+            bad = [k for k in MODEL_KEYS if k in data.files and not np.all(np.isfinite(data[k]))]
+    except Exception as e:  # a truncated or foreign file raises various errors
+        return [f"{rel}: cannot be read as a checkpoint ({type(e).__name__}); save it again with "
+                f"cs_layers.cnn.save_model in the notebook (task2_9)."]
+    if missing:
+        return [f"{rel}: lacks {', '.join(missing)}; save the trained model with cs_layers.cnn.save_model."]
+    if bad:
+        return [f"{rel}: {', '.join(bad)} hold NaN or inf; retrain (lower the learning rate) and save again."]
+    return []
+
+
+def collect(root):
+    """(files, problems, warnings) for the submission rooted at `root`."""
+    problems, warnings = [], []
+    files = graded_files(root)
+    if not any(f.startswith("cs_layers/") for f in files):
+        problems.append(f"no cs_layers/*.py under {root}; run this from the assignment folder.")
+    missing = [f for f in files if not (root / f).is_file()]
+    for f in missing:
+        hint = ("train the ConvNet in the notebook (task2_9); it saves this file"
+                if f == MODEL else "restore it from the release")
+        problems.append(f"{f}: missing; {hint}.")
+    try:
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+        problems.append(f"{MANIFEST}: missing or unreadable; copy it back from the release (it lists the "
+                        f"notebook cells the grader needs).")
+    for f in files:
+        if f in missing:
+            continue
+        if f.endswith(".py"):
+            problems += check_python(root, f)
+        elif f.endswith(".ipynb"):
+            p, w = check_notebook(root, f, (manifest or {}).get(Path(f).name, {}))
+            problems += p
+            warnings += w
+        elif f == MODEL:
+            problems += check_model(root, f)
+    return files, problems, warnings
+
+
+def write_zip(root, files, out, max_bytes):
+    """Write `files` into `out` atomically; returns its size or raises ValueError when too big."""
+    out = Path(out)
+    fd, tmp = tempfile.mkstemp(prefix=".submission-", suffix=".zip.tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for f in files:
+                zf.write(root / f, arcname=f)
+        size = os.path.getsize(tmp)
+        if size > max_bytes:
+            raise ValueError(f"the zip would be {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit; "
+                             f"clear large notebook outputs (Edit > Clear Outputs of big plots) and retry.")
+        os.replace(tmp, out)
+        return size
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def main(argv=None, root=None):
+    parser = argparse.ArgumentParser(prog="python -m cs_layers.submit", description=__doc__.split("\n")[0])
+    parser.add_argument("-o", "--output", default=None, help="zip to write (default: submission.zip)")
+    parser.add_argument("--max-mb", type=float, default=DEFAULT_MAX_MB, help="size limit in MB")
+    parser.add_argument("--no-check", action="store_true", help="skip the self-check summary")
+    args = parser.parse_args(argv)
+    root = Path(root) if root else package_root()
+    out = Path(args.output) if args.output else root / "submission.zip"
+    files, problems, warnings = collect(root)
+    for w in warnings:
+        print(f"WARNING: {w}")
+    if not problems:
+        try:
+            write_zip(root, files, out, int(args.max_mb * 1e6))
+        except (ValueError, OSError) as e:
+            problems.append(str(e))
+    if problems:
+        print(f"submission NOT written ({len(problems)} problem(s)); any older {out.name} is out of date:",
+              file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        return 1
+    print(f"wrote {out} ({os.path.getsize(out) / 1e3:.1f} kB):")
+    for f in files:
+        print(f"  {f:<55} {os.path.getsize(root / f) / 1e3:>9.1f} kB")
+    if not args.no_check:
+        from cs_layers import check
+        try:
+            result = check.run(quiet=True, root=root)
+            print("self-check status (what the public tests say; the grader runs hidden tests):")
+            print(result.table())
+        except (RuntimeError, FileNotFoundError) as e:
+            print(f"self-check could not run: {e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

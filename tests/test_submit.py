@@ -1,0 +1,128 @@
+"""cs_layers.submit: exactly the graded files, refusals with non-zero exit, warnings."""
+import json
+import zipfile
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from cs_layers import submit
+from grading.release import cell_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cell(source, grade_id, count=None, **flags):
+    cell = new_code_cell(source, execution_count=count)
+    cell.metadata["nbgrader"] = {"grade_id": grade_id, "grade": False, "locked": False,
+                                 "solution": False, "schema_version": 3, **flags}
+    if flags.get("grade"):
+        cell.metadata["nbgrader"]["points"] = 1
+    return cell
+
+
+def _notebook(path):
+    nb = new_notebook(cells=[
+        new_markdown_cell("# Notebook"),
+        _cell("import numpy as np", "setup", 1, locked=True),
+        _cell("x = 1  # student answer", "task2_2_answer", 2, solution=True),
+        _cell("assert x == 1", "task2_2_test", 3, grade=True, locked=True),
+    ])
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture
+def tree(tmp_path):
+    (tmp_path / "cs_layers").mkdir()
+    (tmp_path / "cs_layers" / "__init__.py").write_text("")
+    (tmp_path / "cs_layers" / "layers.py").write_text("def f():\n    return 1\n")
+    nb_dir = tmp_path / "assignments" / "convnets"
+    nb_dir.mkdir(parents=True)
+    manifest = {}
+    for name in ("ConvolutionalNetworks.ipynb", "PyTorch.ipynb"):
+        _notebook(nb_dir / name)
+        manifest[name] = cell_manifest(nb_dir / name)
+    (nb_dir / ".release_manifest.json").write_text(json.dumps(manifest))
+    np.savez(nb_dir / "convnet_model.npz", **{k: np.ones(3, np.float32) for k in submit.MODEL_KEYS})
+    (tmp_path / "notes.txt").write_text("not graded")
+    return tmp_path
+
+
+def _run(tree, *args):
+    return submit.main(["--no-check", *args], root=tree)
+
+
+def test_packs_exactly_the_graded_files(tree, capsys):
+    assert _run(tree) == 0
+    with zipfile.ZipFile(tree / "submission.zip") as zf:
+        names = sorted(zf.namelist())
+    assert names == sorted(["cs_layers/__init__.py", "cs_layers/layers.py", submit.MODEL, *submit.NOTEBOOKS])
+    out = capsys.readouterr()
+    assert "wrote" in out.out and "convnet_model.npz" in out.out and "WARNING" not in out.out
+
+
+def _refused(tree, capsys, *args, words):
+    assert _run(tree, *args) == 1
+    err = capsys.readouterr().err
+    assert "submission NOT written" in err and words in err, err
+    assert not (tree / "submission.zip").exists()
+    assert not list(tree.glob(".submission-*"))   # no temp file left behind
+
+
+def test_refuses_a_missing_checkpoint(tree, capsys):
+    (tree / submit.MODEL).unlink()
+    _refused(tree, capsys, words="convnet_model.npz: missing; train the ConvNet")
+
+
+def test_refuses_a_notebook_that_does_not_parse(tree, capsys):
+    (tree / submit.NOTEBOOKS[1]).write_text('{"cells": [')
+    _refused(tree, capsys, words="PyTorch.ipynb: not a valid notebook")
+
+
+def test_refuses_a_deleted_grade_cell(tree, capsys):
+    path = tree / submit.NOTEBOOKS[0]
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "task2_2_test"]
+    nbformat.write(nb, str(path))
+    _refused(tree, capsys, words="graded cell 'task2_2_test' of the release was deleted")
+
+
+def test_refuses_an_edited_read_only_cell_but_not_an_edited_answer(tree, capsys):
+    path = tree / submit.NOTEBOOKS[0]
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[2].source = "x = 1  # my own answer"
+    nbformat.write(nb, str(path))
+    assert _run(tree) == 0
+    (tree / "submission.zip").unlink()
+    nb.cells[1].source = "import numpy as np; np.allclose = lambda *a, **k: True"
+    nbformat.write(nb, str(path))
+    _refused(tree, capsys, words="read-only cell 'setup' was edited")
+
+
+def test_refuses_without_the_release_manifest(tree, capsys):
+    (tree / submit.MANIFEST).unlink()
+    _refused(tree, capsys, words=".release_manifest.json: missing")
+
+
+def test_refuses_a_syntax_error_and_a_bad_checkpoint(tree, capsys):
+    (tree / "cs_layers" / "layers.py").write_text("def f(:\n")
+    (tree / submit.MODEL).write_bytes(b"garbage")
+    _refused(tree, capsys, words="cs_layers/layers.py:1: syntax error")
+
+
+def test_refuses_a_zip_over_the_size_limit(tree, capsys):
+    _refused(tree, capsys, "--max-mb", "0.0001", words="over the 0 MB limit")
+
+
+def test_warns_on_out_of_order_and_unrun_cells_but_still_writes(tree, capsys):
+    path = tree / submit.NOTEBOOKS[1]
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[1].execution_count, nb.cells[2].execution_count = 5, 2
+    nb.cells[3].execution_count = None
+    nbformat.write(nb, str(path))
+    assert _run(tree) == 0
+    out = capsys.readouterr().out
+    assert "PyTorch.ipynb: cells were run out of order" in out
+    assert "1 of 3 code cells were never run" in out
