@@ -1,0 +1,152 @@
+"""The nbgrader source notebooks: structure, nbgrader release, and headless execution.
+
+- Static checks (fast): every nbgrader cell id is a task id from pyproject.toml (or
+  `<task_id>_<suffix>`), grade cells are locked and assert, each task has a heading,
+  and the ConvolutionalNetworks notebook holds no layer implementations.
+- `nbgrader generate_assignment convnets` accepts the notebooks in a throwaway course
+  directory and strips every solution (slow).
+- Both notebooks execute top to bottom with nbclient, CS_LAYERS_FAST=1, the reference
+  solutions and the embedded digits dataset, in a temporary copy (slow).
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "assignments" / "convnets"
+NOTEBOOKS = ["ConvolutionalNetworks.ipynb", "PyTorch.ipynb"]
+TASK_ID = re.compile(r"^(task\d+_\d+)(?:_[a-z0-9_]+)?$")
+
+
+def task_ids():
+    markers = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["markers"]
+    return {m.split(":")[0].strip() for m in markers if m.startswith("task")}
+
+
+def load(name):
+    return nbformat.read(SOURCE / name, as_version=4)
+
+
+def nbgrader_cells(nb):
+    return [c for c in nb.cells if "nbgrader" in c.metadata]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_is_valid_and_has_no_outputs(name):
+    nb = load(name)
+    nbformat.validate(nb)
+    executed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not executed, f"{name}: cells {executed} carry outputs; commit source notebooks cleared (Clear All Outputs)"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_grade_ids_are_known_task_ids(name):
+    known = task_ids()
+    seen = set()
+    for cell in nbgrader_cells(load(name)):
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        match = TASK_ID.match(grade_id)
+        assert match and match.group(1) in known, (
+            f"{name}: grade_id {grade_id!r} is not a task id from pyproject.toml markers "
+            f"(or <task_id>_<suffix>); known: {sorted(known)}")
+        assert grade_id not in seen, f"{name}: grade_id {grade_id!r} is used twice; make it unique"
+        seen.add(grade_id)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_grade_cells_are_locked_assert_and_have_headings(name):
+    nb = load(name)
+    headings = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for cell in nbgrader_cells(nb):
+        meta = cell.metadata["nbgrader"]
+        gid = meta["grade_id"]
+        task = TASK_ID.match(gid).group(1)
+        assert re.search(rf"^#+ .*\b{task}\b", headings, re.M), f"{name}: no markdown heading names {task}"
+        if meta["grade"]:
+            assert meta.get("points", 0) > 0, f"{name}: grade cell {gid} has no points"
+        if meta["grade"] and not meta["solution"]:
+            assert cell.cell_type == "code" and meta["locked"], f"{name}: autograded cell {gid} must be a locked code cell"
+            assert re.search(r"\bassert\b|check_close\(|check_target\(|check_sandwich\(", cell.source), (
+                f"{name}: grade cell {gid} checks nothing; every check must assert")
+        if meta["solution"] and cell.cell_type == "code":
+            assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, (
+                f"{name}: solution cell {gid} needs a ### BEGIN SOLUTION / ### END SOLUTION region")
+    for cell in nb.cells:
+        if "BEGIN SOLUTION" in cell.source:
+            assert cell.metadata.get("nbgrader", {}).get("solution"), (
+                f"{name}: a solution region sits in a cell that is not a solution cell; mark it as one")
+
+
+def test_convnets_notebook_imports_layers_instead_of_defining_them():
+    nb = load("ConvolutionalNetworks.ipynb")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    defined = re.findall(r"^def ((?:conv|max_pool|affine|relu|spatial|batchnorm)\w*)", code, re.M)
+    assert not defined, f"layer implementations {defined} belong in cs_layers/, not in notebook cells"
+    assert "%autoreload 2" in code and "from cs_layers.layers import" in code
+
+
+def test_parameters_cell_reads_fast_mode():
+    for name in NOTEBOOKS:
+        cells = [c for c in load(name).cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(cells) == 1 and "CS_LAYERS_FAST" in cells[0].source, (
+            f"{name}: needs exactly one cell tagged 'parameters' that reads CS_LAYERS_FAST")
+
+
+@pytest.mark.slow
+def test_nbgrader_generate_assignment_strips_solutions(tmp_path):
+    course = tmp_path / "course"
+    (course / "source" / "convnets").mkdir(parents=True)
+    for name in NOTEBOOKS:
+        shutil.copy(SOURCE / name, course / "source" / "convnets" / name)
+    # Run from the temp course so no nbgrader_config.py of the repository is picked up. nbgrader
+    # runs the `alembic` script to create its gradebook, so this venv's bin/ goes first on PATH.
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "generate_assignment", "convnets",
+         f"--CourseDirectory.root={course}", "--force"],
+        cwd=course, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"nbgrader generate_assignment failed:\n{proc.stdout}\n{proc.stderr}"
+    for name in NOTEBOOKS:
+        released = course / "release" / "convnets" / name
+        assert released.is_file(), f"nbgrader did not write {released}"
+        text = released.read_text()
+        for leak in ("BEGIN SOLUTION", "END SOLUTION", "F.relu(x.mm(w1))", "825,046", "ThreeLayerConvNet(hidden_dim=hidden_dim"):
+            assert leak not in text, f"release {name} still contains {leak!r}"
+        nb = nbformat.reads(text, as_version=4)
+        for cell in nbgrader_cells(nb):
+            meta = cell.metadata["nbgrader"]
+            if meta["solution"] and cell.cell_type == "code":
+                assert "raise NotImplementedError" in cell.source, f"{name}: {meta['grade_id']} was not stubbed"
+            if meta["solution"] and cell.cell_type == "markdown":
+                assert "YOUR ANSWER HERE" in cell.source, f"{name}: {meta['grade_id']} answer was not cleared"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_executes_headless(name, tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    work = tmp_path / "assignments" / "convnets"
+    work.mkdir(parents=True)
+    shutil.copy(SOURCE / name, work / name)
+    monkeypatch.setenv("CS_LAYERS_FAST", "1")
+    monkeypatch.setenv("CS_LAYERS_DATA", str(tmp_path / "no-cifar"))    # force the embedded digits
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    nb = nbformat.read(work / name, as_version=4)
+    # kernel "python3" runs `python -m ipykernel`; jupyter_client maps `python` to sys.executable (this venv).
+    client = NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(work)}})
+    try:
+        client.execute()
+    except CellExecutionError as err:
+        pytest.fail(f"{name} failed when executed headless (CS_LAYERS_FAST=1):\n{err}")
+    if name == "ConvolutionalNetworks.ipynb":
+        assert (work / "convnet_model.npz").is_file(), "the notebook must save convnet_model.npz (task2_9)"
