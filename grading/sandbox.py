@@ -1,0 +1,435 @@
+"""Run an untrusted command with the operating system's isolation.
+
+Layers (each reported by ``detect_layers()``; a missing one is logged loudly
+and the others are kept):
+
+- mount namespace: a fresh tmpfs root that holds only the Python installation
+  (read-only), the working folder (read-write) and a minimal /dev and /proc.
+  The instructor repository, the hidden tests, the gradebook, other
+  submissions, /root, /home and /tmp are simply not there.
+- network namespace: no interfaces but a down loopback.
+- unprivileged user: when the grader runs as root the command runs as a
+  throw-away uid (a fresh one per run, so one student's fork bomb cannot use up
+  another's process limit).
+- rlimits: CPU, address space, processes, file size, open files, no core files.
+- isolated interpreter: callers run ``python -I -S -B`` (see worker.py).
+
+Backends, in order of preference: bubblewrap (``bwrap``), util-linux
+``unshare`` (+ ``chroot``, ``setpriv``, ``prlimit``), and none (rlimits only).
+The wall-clock limit kills the whole process group and, with a pid namespace,
+everything inside it. Output goes to a private file outside the sandbox; only
+its tail comes back.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+log = logging.getLogger(__name__)
+
+LAYER_NAMES = (
+    "mount namespace",
+    "network namespace",
+    "unprivileged user",
+    "rlimits",
+    "isolated interpreter",
+)
+_UID_BASE, _UID_SPAN = 200_000, 100_000  # throw-away uids for sandboxed runs as root
+_DEV_FILES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
+_EXTRA_RO_FILES = ("/etc/ld.so.cache",)
+_SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_s: int = 20  # RLIMIT_CPU of the worker (SIGXCPU, then SIGKILL one second later)
+    wall_s: float = 30.0  # wall clock for the whole run; kills the process group / namespace
+    memory_mb: int = 2048  # RLIMIT_AS (virtual memory) in MiB
+    nproc: int = 16  # RLIMIT_NPROC (processes + threads of the sandbox uid)
+    fsize_mb: int = 64  # RLIMIT_FSIZE: largest file (including captured output) in MiB
+    output_kb: int = 64  # how much of the output's tail comes back in RunResult
+
+
+@dataclass(frozen=True)
+class RunResult:
+    returncode: int
+    status: str  # "ok" | "timeout" | "memory" | "crash"
+    output_tail: str  # last output_kb of stdout+stderr (untrusted text)
+    duration_s: float
+    missing_layers: tuple[str, ...] = ()  # isolation layers that were not active
+
+
+def _python_ro_paths() -> list[str]:
+    """The interpreter's installation: base prefix, venv prefix, site-packages."""
+    paths = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        paths.add(os.path.realpath(sysconfig.get_paths()[key]))
+    exe = Path(sys.executable)
+    paths.add(str(exe.parent))
+    paths.add(os.path.dirname(os.path.realpath(exe)))
+    return sorted(p for p in paths if os.path.exists(p))
+
+
+def _system_ro_paths() -> list[str]:
+    return [p for p in ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32") if os.path.lexists(p)]
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _default_env(workdir: Path) -> dict[str, str]:
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(workdir),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "OPENBLAS_NUM_THREADS": "1",  # threads count against RLIMIT_NPROC
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+    }
+
+
+def _prlimit_args(limits: Limits) -> list[str]:
+    mem = limits.memory_mb * 1024 * 1024
+    fsize = limits.fsize_mb * 1024 * 1024
+    return [
+        f"--cpu={limits.cpu_s}:{limits.cpu_s + 1}",
+        f"--as={mem}:{mem}",
+        f"--nproc={limits.nproc}:{limits.nproc}",
+        f"--fsize={fsize}:{fsize}",
+        "--nofile=256:256",
+        "--core=0:0",
+    ]
+
+
+def _setpriv_args(uid: int) -> list[str]:
+    return [
+        _which("setpriv"), f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+        "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+    ]
+
+
+def _inner_command(argv: Sequence[str], workdir: Path, env: dict[str, str], limits: Limits,
+                   uid: int | None) -> list[str]:
+    """env -i --chdir=W VARS prlimit LIMITS -- [setpriv UID --] argv (run inside the new root)."""
+    cmd = ["/usr/bin/env", "-i", f"--chdir={workdir}"]
+    cmd += [f"{k}={v}" for k, v in env.items()]
+    cmd += [_which("prlimit"), *_prlimit_args(limits), "--"]
+    if uid is not None:
+        cmd += _setpriv_args(uid)
+    return cmd + list(argv)
+
+
+def _which(tool: str) -> str:
+    """Absolute path of a system tool (sbin included), or the bare name."""
+    return shutil.which(tool, path=_SYSTEM_PATH) or tool
+
+
+def _unshare_command(argv, workdir: Path, env, limits: Limits, ro_paths, uid, root_dir: Path,
+                     userns: bool) -> list[str]:
+    """unshare (mount, net, pid, ipc, uts) + a small sh script that builds the new root."""
+    q = shlex.quote
+    R = q(str(root_dir))
+    lines = [
+        "set -eu",
+        f"R={R}",
+        'mount -t tmpfs -o mode=0755,size=16m,nosuid,nodev sandbox-root "$R"',
+        'ro() { if [ -d "$1" ]; then mkdir -p "$R$1"; else mkdir -p "$R$(dirname "$1")"; : > "$R$1"; fi;'
+        ' mount --rbind "$1" "$R$1"; mount -o remount,bind,ro,nosuid,nodev "$R$1"; }',
+    ]
+    for p in _system_ro_paths():
+        if os.path.islink(p):  # merged /usr: /bin -> usr/bin
+            lines.append(f'ln -s {q(os.readlink(p))} "$R"{q(p)}')
+        else:
+            lines.append(f"ro {q(p)}")
+    for p in list(ro_paths) + [f for f in _EXTRA_RO_FILES if os.path.exists(f)]:
+        lines.append(f"ro {q(str(p))}")
+    lines += [
+        f'mkdir -p "$R"{q(str(workdir))}',
+        f'mount --bind {q(str(workdir))} "$R"{q(str(workdir))}',
+        'mkdir -p "$R/dev" "$R/proc"',
+    ]
+    for d in _DEV_FILES:
+        lines.append(f': > "$R{d}"; mount --bind {d} "$R{d}"')
+    lines += [
+        'mount -t proc -o nosuid,nodev,noexec proc "$R/proc"',
+        'mount -o remount,ro,nosuid,nodev "$R"',
+        "rc=0",
+        f'{_which("chroot")} "$R" {shlex.join(_inner_command(argv, workdir, env, limits, uid))} || rc=$?',
+        "exit $rc",
+    ]
+    flags = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child"]
+    if userns:
+        flags = ["--user", "--map-root-user"] + flags
+    return [_which("unshare"), *flags, "--", "/bin/sh", "-c", "\n".join(lines)]
+
+
+def _bwrap_command(argv, workdir: Path, env, limits: Limits, ro_paths, uid) -> list[str]:
+    cmd = [_which("bwrap"), "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid",
+           "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+    if not _is_root():
+        cmd.append("--unshare-user")
+    for p in _system_ro_paths():
+        if os.path.islink(p):
+            cmd += ["--symlink", os.readlink(p), p]
+        else:
+            cmd += ["--ro-bind", p, p]
+    for p in list(ro_paths) + [f for f in _EXTRA_RO_FILES if os.path.exists(f)]:
+        cmd += ["--ro-bind", str(p), str(p)]
+    cmd += ["--bind", str(workdir), str(workdir), "--dev", "/dev", "--proc", "/proc",
+            "--remount-ro", "/", "--clearenv", "--chdir", str(workdir), "--"]
+    return cmd + _inner_command(argv, workdir, env, limits, uid)
+
+
+def _plain_command(argv, workdir: Path, env, limits: Limits, uid) -> list[str]:
+    """No namespaces: rlimits (+ uid drop as root) through prlimit/setpriv where present."""
+    if shutil.which("prlimit", path=_SYSTEM_PATH) and shutil.which("env", path=_SYSTEM_PATH):
+        cmd = [_which("env"), "-i", f"--chdir={workdir}", *[f"{k}={v}" for k, v in env.items()],
+               "prlimit", *_prlimit_args(limits), "--"]
+        if uid is not None:
+            cmd += _setpriv_args(uid)
+        return cmd + list(argv)
+    return list(argv)  # rlimits then come from preexec_fn (macOS)
+
+
+def _rlimit_preexec(limits: Limits):
+    import resource
+
+    def apply():
+        mem = limits.memory_mb * 1024 * 1024
+        for name, soft, hard in (
+            ("RLIMIT_CPU", limits.cpu_s, limits.cpu_s + 1),
+            ("RLIMIT_AS", mem, mem),
+            ("RLIMIT_NPROC", limits.nproc, limits.nproc),
+            ("RLIMIT_FSIZE", limits.fsize_mb * 1024 * 1024, limits.fsize_mb * 1024 * 1024),
+            ("RLIMIT_CORE", 0, 0),
+        ):
+            if hasattr(resource, name):
+                try:
+                    resource.setrlimit(getattr(resource, name), (soft, hard))
+                except (ValueError, OSError):
+                    pass  # e.g. RLIMIT_AS is not settable on macOS
+    return apply
+
+
+def _probe(backend: str, userns: bool = False) -> tuple[bool, str]:
+    """Run `true` through the full sandbox chain once; (works, reason)."""
+    with tempfile.TemporaryDirectory(prefix="sandbox-probe-") as tmp:
+        work, root = Path(tmp, "work"), Path(tmp, "root")
+        work.mkdir()
+        root.mkdir()
+        uid = _UID_BASE if _is_root() and shutil.which("setpriv", path=_SYSTEM_PATH) else None
+        limits = Limits(wall_s=20)
+        argv = ["/bin/sh", "-c", "true"]
+        if backend == "bwrap":
+            cmd = _bwrap_command(argv, work, {}, limits, (), uid)
+        else:
+            cmd = _unshare_command(argv, work, {}, limits, (), uid, root, userns)
+        try:
+            p = subprocess.run(cmd, capture_output=True, timeout=20, env={"PATH": _SYSTEM_PATH})
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return False, f"{backend} failed to start: {e}"
+        if p.returncode != 0:
+            err = p.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["(no message)"]
+            return False, f"{backend} probe exited {p.returncode}: {err[0]}"
+        return True, f"{backend} works"
+
+
+@functools.lru_cache(maxsize=1)
+def _backend() -> tuple[str | None, bool, str]:
+    """(backend, userns, why) — backend is 'bwrap', 'unshare' or None."""
+    if not sys.platform.startswith("linux"):
+        return None, False, f"no Linux namespaces on {sys.platform}"
+    reasons = []
+    needed = ["unshare", "chroot", "prlimit", "env", "mount"] + (["setpriv"] if _is_root() else [])
+    if shutil.which("bwrap", path=_SYSTEM_PATH) and shutil.which("prlimit", path=_SYSTEM_PATH):
+        ok, why = _probe("bwrap")
+        if ok:
+            return "bwrap", False, "bubblewrap"
+        reasons.append(why)
+    else:
+        reasons.append("bwrap not installed (Debian: apt-get install -y bubblewrap)")
+    missing = [t for t in needed if not shutil.which(t, path=_SYSTEM_PATH)]
+    if missing:
+        reasons.append(f"missing {', '.join(missing)} (Debian: util-linux, coreutils)")
+        return None, False, "; ".join(reasons)
+    ok, why = _probe("unshare", userns=False)
+    if ok:
+        return "unshare", False, "util-linux unshare" + (f" ({reasons[0]})" if reasons else "")
+    reasons.append(why)
+    if not _is_root():
+        ok, why = _probe("unshare", userns=True)
+        if ok:
+            return "unshare", True, "util-linux unshare in a user namespace (unshare -U -r)"
+        reasons.append(why)
+    return None, False, "; ".join(reasons)
+
+
+@functools.lru_cache(maxsize=1)
+def detect_layers() -> dict[str, tuple[bool, str]]:
+    """Which isolation layers are active here, and why one is missing.
+
+    Returns {layer name: (active, explanation)} for LAYER_NAMES. Logs a warning
+    for each missing layer (once per process).
+    """
+    backend, userns, why = _backend()
+    ns = backend is not None
+    if _is_root():
+        uid_layer = (
+            (True, f"runs as a fresh uid >= {_UID_BASE} (setpriv)") if shutil.which("setpriv", path=_SYSTEM_PATH)
+            else (False, "grader runs as root and setpriv is missing: install util-linux")
+        )
+    elif hasattr(os, "geteuid"):
+        uid_layer = (True, f"grader runs as uid {os.geteuid()} (not root); the worker keeps it")
+    else:
+        uid_layer = (False, "no POSIX users on this platform")
+    try:
+        import resource  # noqa: F401
+        rl = (True, "RLIMIT_CPU/AS/NPROC/FSIZE/CORE" + (" via prlimit" if shutil.which("prlimit", path=_SYSTEM_PATH) else ""))
+        if sys.platform == "darwin":
+            rl = (True, "RLIMIT_CPU/NPROC/FSIZE/CORE (macOS does not enforce RLIMIT_AS)")
+    except ImportError:
+        rl = (False, "no resource module on this platform")
+    layers = {
+        "mount namespace": (ns, f"{why}: only Python + the working folder are visible" if ns
+                            else f"no mount namespace: {why}; student code can read any file "
+                                 "this user can read (install bubblewrap or util-linux)"),
+        "network namespace": (ns, "no network interfaces" if ns
+                              else f"no network namespace: {why}; student code can reach the network"),
+        "unprivileged user": uid_layer,
+        "rlimits": rl,
+        "isolated interpreter": (True, "python -I -S -B: no user site, no PYTHON* variables, "
+                                       "no .pth files, student package first on sys.path"),
+    }
+    for name, (active, reason) in layers.items():
+        if not active:
+            log.warning("SANDBOX LAYER MISSING: %s: %s", name, reason)
+    return layers
+
+
+def missing_layers() -> tuple[str, ...]:
+    return tuple(name for name, (ok, _) in detect_layers().items() if not ok)
+
+
+def _fresh_uid() -> int:
+    return _UID_BASE + secrets.randbelow(_UID_SPAN)
+
+
+def _classify(rc: int, timed_out: bool, tail: str, namespaced: bool) -> str:
+    if timed_out:
+        return "timeout"
+    if rc == 0:
+        return "ok"
+    sig = -rc if rc < 0 else (rc - 128 if namespaced and rc > 128 else 0)
+    if sig in (signal.SIGXCPU, signal.SIGKILL):
+        return "timeout"
+    if "MemoryError" in tail or "Cannot allocate memory" in tail:
+        return "memory"
+    return "crash"
+
+
+def run_sandboxed(argv: Sequence[str], *, workdir: Path, limits: Limits, ro_paths=(),
+                  env: dict[str, str] | None = None, writable: Sequence[str] = ("",),
+                  watchdog: Callable[[], str | None] | None = None) -> RunResult:
+    """Run argv inside the sandbox, with workdir (absolute) as its working folder.
+
+    Inputs:
+    - argv: the command; argv[0] should be an absolute path visible inside
+      (e.g. sys.executable, which is always made visible read-only).
+    - workdir: the only writable place; mounted read-write at the same path.
+    - limits: Limits (CPU, wall, memory, processes, file size, output tail).
+    - ro_paths: extra paths made visible read-only (the Python installation and
+      /usr are always visible).
+    - env: extra environment variables (the environment is otherwise cleared).
+    - writable: paths relative to workdir handed to the sandbox user (when the
+      grader is root); everything else in workdir stays read-only to it.
+    - watchdog: optional callable polled about every 0.1 s after the first
+      second; returning a reason kills the run (status "timeout").
+
+    Returns RunResult(returncode, status, output_tail, duration_s, missing_layers).
+    """
+    workdir = Path(workdir).resolve()
+    backend, userns, _ = _backend()
+    missing = missing_layers()
+    full_env = _default_env(workdir)
+    full_env.update(env or {})
+    uid = _fresh_uid() if _is_root() and shutil.which("setpriv", path=_SYSTEM_PATH) else None
+    if uid is not None:
+        for rel in writable:
+            target = workdir / rel
+            for root, dirs, files in os.walk(target):
+                for name in dirs + files:
+                    os.lchown(os.path.join(root, name), uid, uid)
+            os.lchown(target, uid, uid)
+        os.chmod(workdir, os.stat(workdir).st_mode | 0o755)  # the sandbox uid must reach it
+    ro = _python_ro_paths() + [str(p) for p in ro_paths]
+    scratch = tempfile.mkdtemp(prefix="sandbox-")  # private to the grader: never mounted inside
+    try:
+        preexec = None
+        if backend == "bwrap":
+            cmd = _bwrap_command(argv, workdir, full_env, limits, ro, uid)
+        elif backend == "unshare":
+            root = Path(scratch, "root")
+            root.mkdir()
+            cmd = _unshare_command(argv, workdir, full_env, limits, ro, uid, root, userns)
+        else:
+            cmd = _plain_command(argv, workdir, full_env, limits, uid)
+            if cmd == list(argv):
+                preexec = _rlimit_preexec(limits)
+        with tempfile.TemporaryFile(dir=scratch) as out:
+            start = time.monotonic()
+            proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                cwd=str(workdir), env=full_env if backend is None else {"PATH": _SYSTEM_PATH},
+                start_new_session=True, preexec_fn=preexec,
+            )
+            rc, timed_out = _wait(proc, start, limits.wall_s, watchdog)
+            duration = time.monotonic() - start
+            _kill_group(proc)  # stragglers that outlived the main process (no pid namespace)
+            size = out.seek(0, os.SEEK_END)
+            cap = limits.output_kb * 1024
+            out.seek(max(0, size - cap))
+            tail = out.read(cap).decode("utf-8", errors="replace")
+            if size > cap:
+                tail = f"[... {size - cap} earlier bytes of output cut ...]\n" + tail
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    status = _classify(rc, timed_out, tail, namespaced=backend is not None)
+    return RunResult(rc, status, tail, duration, missing)
+
+
+def _wait(proc: subprocess.Popen, start: float, wall_s: float, watchdog) -> tuple[int, bool]:
+    """Wait for proc under the wall limit and the watchdog; (returncode, timed_out)."""
+    step = min(1.0, wall_s)  # most runs end within the first second: no polling cost
+    while True:
+        left = wall_s - (time.monotonic() - start)
+        try:
+            return proc.wait(timeout=max(0.0, min(step, left))), False
+        except subprocess.TimeoutExpired:
+            pass
+        if time.monotonic() - start >= wall_s or (watchdog is not None and watchdog()):
+            _kill_group(proc)
+            return proc.wait(), True
+        step = 0.1
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
