@@ -1,0 +1,215 @@
+"""Fast conv and max-pool layers in pure numpy: im2col and strided window views.
+
+Same signatures, same shapes, same dtypes and the SAME caches as the naive
+layers in layers.py, so the two can be mixed freely: a cache from
+conv_forward_naive works in conv_backward_fast and the other way round.
+No compiler, no build step, no restart: only numpy.
+
+The idea (task2_5, convolution as one matrix product):
+- pad x once, then take every receptive field as a strided *view* with
+  np.lib.stride_tricks.sliding_window_view (no copy yet);
+- copy the windows into "columns" (im2col): one column of length C*HH*WW per
+  output position, so the convolution becomes w.reshape(F, C*HH*WW) @ cols;
+- backward: dw = dout @ cols.T, and dcols = w.T @ dout is added back onto the
+  padded input one kernel offset (i, j) at a time (col2im).
+Columns are built for a few images at a time (about CHUNK_BYTES of them), so
+they stay in the CPU cache and one buffer is reused; the arithmetic is the
+same as building all of them at once.
+
+The idea (task2_6, max pooling): the window element at offset (i, j) of every
+window is the strided slice x[:, :, i::stride, j::stride]; the max over the
+window is the running np.maximum over the pool_height * pool_width offsets, and
+the backward pass routes dout to the first offset (in row-major order, like
+torch and the naive layer) that holds the max.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from cs_layers.shapes import check_conv_args, check_pool_args
+
+CHUNK_BYTES = 4 * 2**20  # im2col columns built at a time: about the size of a CPU cache
+
+
+def _check_dout(dout, shape, layer):
+    if np.shape(dout) != tuple(shape):
+        raise ValueError(
+            f"{layer}: dout has shape {np.shape(dout)} but the forward output had shape "
+            f"{tuple(shape)}; pass the gradient of the output of this same forward call")
+
+
+def _images_per_chunk(N, column_bytes):
+    """How many images' columns fit in CHUNK_BYTES (at least 1, at most N)."""
+    return int(min(N, max(1, CHUNK_BYTES // max(1, column_bytes))))
+
+
+# ---------------------------------------------------------------- task2_5: convolution
+
+def conv_forward_fast(x, w, b, conv_param):
+    """Convolution forward pass with im2col: one matrix product per chunk of images.
+
+    Inputs:
+    - x: input data, (N, C, H, W)
+    - w: filter weights, (F, C, HH, WW)
+    - b: biases, (F,)
+    - conv_param: dict with
+      - 'stride': int >= 1, the step between neighbouring receptive fields
+      - 'pad': int >= 0, zeros added on each side of H and W (do not modify x)
+
+    Returns a tuple of:
+    - out: (N, F, H_out, W_out), equal to conv_forward_naive's output, with
+        H_out = 1 + (H + 2 * pad - HH) // stride
+        W_out = 1 + (W + 2 * pad - WW) // stride
+    - cache: (x, w, b, conv_param), exactly as conv_forward_naive
+
+    Raises ValueError when the shapes do not match or stride and pad do not
+    tile the input ((H + 2 * pad - HH) % stride != 0).
+
+    Layout: cols[n] has shape (C*HH*WW, H_out*W_out), rows ordered like
+    w.reshape(F, -1), so out[n] = w.reshape(F, -1) @ cols[n] + b[:, None].
+    """
+    stride, pad, H_out, W_out = check_conv_args(x, w, b, conv_param)
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    dtype = np.result_type(x, w, b)
+    # task2_5: conv_forward_fast
+    ### BEGIN SOLUTION
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H + 2*pad, W + 2*pad)
+    windows = sliding_window_view(x_pad, (HH, WW), axis=(2, 3))[:, :, ::stride, ::stride]  # (N, C, H_out, W_out, HH, WW) view
+    windows = windows.transpose(0, 1, 4, 5, 2, 3)  # (N, C, HH, WW, H_out, W_out) view
+    w_rows = w.reshape(F, C * HH * WW).astype(dtype, copy=False)  # (F, C*HH*WW)
+    out = np.empty((N, F, H_out * W_out), dtype=dtype)  # (N, F, H_out*W_out)
+    step = _images_per_chunk(N, C * HH * WW * H_out * W_out * out.itemsize)
+    cols = np.empty((step, C, HH, WW, H_out, W_out), dtype=dtype)  # reused buffer
+    for n0 in range(0, N, step):
+        n1 = min(n0 + step, N)
+        chunk = cols[:n1 - n0]
+        chunk[...] = windows[n0:n1]  # im2col: the only copy of the windows
+        np.matmul(w_rows, chunk.reshape(n1 - n0, C * HH * WW, H_out * W_out), out=out[n0:n1])
+    out += b.reshape(F, 1)
+    out = out.reshape(N, F, H_out, W_out)
+    ### END SOLUTION
+    cache = (x, w, b, conv_param)
+    return out, cache
+
+
+def conv_backward_fast(dout, cache):
+    """Convolution backward pass with im2col / col2im.
+
+    Inputs:
+    - dout: upstream gradient, (N, F, H_out, W_out)
+    - cache: (x, w, b, conv_param) from conv_forward_fast or conv_forward_naive
+      (the caches are the same; the columns are rebuilt from x here)
+
+    Returns a tuple of:
+    - dx: gradient with respect to x, (N, C, H, W)
+    - dw: gradient with respect to w, (F, C, HH, WW)
+    - db: gradient with respect to b, (F,)
+
+    With cols[n] and w_rows = w.reshape(F, -1) as in conv_forward_fast:
+      dw = sum over n of dout[n] @ cols[n].T, db = dout summed over (n, i, j),
+      dcols[n] = w_rows.T @ dout[n], and dx adds each dcols entry back onto the
+      input pixel its column was copied from (col2im), then drops the padding.
+    """
+    x, w, b, conv_param = cache
+    stride, pad, H_out, W_out = check_conv_args(x, w, b, conv_param)
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    _check_dout(dout, (N, F, H_out, W_out), "conv_backward_fast")
+    dtype = np.result_type(x, w, dout)
+    # task2_5: conv_backward_fast
+    ### BEGIN SOLUTION
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H + 2*pad, W + 2*pad)
+    windows = sliding_window_view(x_pad, (HH, WW), axis=(2, 3))[:, :, ::stride, ::stride]  # (N, C, H_out, W_out, HH, WW) view
+    windows = windows.transpose(0, 1, 4, 5, 2, 3)  # (N, C, HH, WW, H_out, W_out) view
+    w_rows = w.reshape(F, C * HH * WW).astype(dtype, copy=False)  # (F, C*HH*WW)
+    dout_rows = dout.reshape(N, F, H_out * W_out).astype(dtype, copy=False)  # (N, F, H_out*W_out)
+    db = dout.sum(axis=(0, 2, 3))  # (F,)
+    dw = np.zeros((F, C * HH * WW), dtype=dtype)  # (F, C*HH*WW)
+    dx_pad = np.zeros(x_pad.shape, dtype=dtype)  # (N, C, H + 2*pad, W + 2*pad)
+    step = _images_per_chunk(N, C * HH * WW * H_out * W_out * dw.itemsize)
+    cols = np.empty((step, C, HH, WW, H_out, W_out), dtype=dtype)  # reused buffers
+    dcols = np.empty_like(cols)
+    for n0 in range(0, N, step):
+        n1 = min(n0 + step, N)
+        m = n1 - n0
+        chunk, dchunk = cols[:m], dcols[:m]
+        chunk[...] = windows[n0:n1]  # im2col, as in the forward pass
+        chunk_rows = chunk.reshape(m, C * HH * WW, H_out * W_out)  # (m, C*HH*WW, H_out*W_out)
+        dw += np.matmul(dout_rows[n0:n1], chunk_rows.transpose(0, 2, 1)).sum(axis=0)
+        np.matmul(w_rows.T, dout_rows[n0:n1], out=dchunk.reshape(m, C * HH * WW, H_out * W_out))
+        for i in range(HH):  # col2im: kernel offset (i, j) of every window at once
+            for j in range(WW):
+                dx_pad[n0:n1, :, i:i + stride * H_out:stride, j:j + stride * W_out:stride] += dchunk[:, :, i, j]
+    dx = dx_pad[:, :, pad:pad + H, pad:pad + W].copy()  # (N, C, H, W)
+    dw = dw.reshape(F, C, HH, WW)
+    ### END SOLUTION
+    return dx, dw, db
+
+
+# ---------------------------------------------------------------- task2_6: max pooling
+
+def max_pool_forward_fast(x, pool_param):
+    """Max-pooling forward pass over strided views, with no loop over pixels.
+
+    Inputs:
+    - x: input data, (N, C, H, W)
+    - pool_param: dict with
+      - 'pool_height', 'pool_width': window size, ints >= 1, at most H and W
+      - 'stride': int >= 1, the step between neighbouring windows
+      Windows may overlap (stride < window) and need not tile the input: rows
+      and columns left over at the bottom and right are ignored, as in torch.
+
+    Returns a tuple of:
+    - out: (N, C, H_out, W_out), equal to max_pool_forward_naive's output, with
+        H_out = 1 + (H - pool_height) // stride
+        W_out = 1 + (W - pool_width) // stride
+    - cache: (x, pool_param), exactly as max_pool_forward_naive
+
+    Element (i, j) of every window is the strided slice
+    x[:, :, i : i + stride*H_out : stride, j : j + stride*W_out : stride], of
+    shape (N, C, H_out, W_out); out is the elementwise max of these slices.
+    """
+    ph, pw, stride, H_out, W_out = check_pool_args(x, pool_param)
+    # task2_6: max_pool_forward_fast
+    ### BEGIN SOLUTION
+    out = x[:, :, :stride * H_out:stride, :stride * W_out:stride].copy()  # (N, C, H_out, W_out)
+    for i in range(ph):
+        for j in range(pw):
+            np.maximum(out, x[:, :, i:i + stride * H_out:stride, j:j + stride * W_out:stride], out=out)
+    ### END SOLUTION
+    cache = (x, pool_param)
+    return out, cache
+
+
+def max_pool_backward_fast(dout, cache):
+    """Max-pooling backward pass over strided views.
+
+    The gradient of each output goes to its window's maximum: the first one in
+    row-major window order if there are ties, exactly like torch and
+    max_pool_backward_naive. Where windows overlap, contributions add up.
+
+    Inputs:
+    - dout: upstream gradient, (N, C, H_out, W_out)
+    - cache: (x, pool_param) from max_pool_forward_fast or max_pool_forward_naive
+      (the caches are the same; the max is recomputed from x here)
+
+    Returns dx: gradient with respect to x, (N, C, H, W)
+    """
+    x, pool_param = cache
+    ph, pw, stride, H_out, W_out = check_pool_args(x, pool_param)
+    N, C, H, W = x.shape
+    _check_dout(dout, (N, C, H_out, W_out), "max_pool_backward_fast")
+    # task2_6: max_pool_backward_fast
+    ### BEGIN SOLUTION
+    out, _ = max_pool_forward_fast(x, pool_param)  # (N, C, H_out, W_out)
+    dx = np.zeros(x.shape, dtype=np.result_type(x, dout))  # (N, C, H, W)
+    unclaimed = np.ones(out.shape, dtype=bool)  # windows whose max has not been found yet
+    for i in range(ph):  # row-major window order, so ties go to the first max
+        for j in range(pw):
+            rows, cols = slice(i, i + stride * H_out, stride), slice(j, j + stride * W_out, stride)
+            hit = x[:, :, rows, cols] == out  # (N, C, H_out, W_out)
+            hit &= unclaimed
+            unclaimed ^= hit
+            dx[:, :, rows, cols] += dout * hit
+    ### END SOLUTION
+    return dx
