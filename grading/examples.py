@@ -141,11 +141,11 @@ def make_examples(dest: Path, *, model: Path | None = None) -> dict[str, Path]:
     """))
     # Hostile: fakes numpy's comparisons in the grader (has no effect: verdicts are computed in
     # the grader process) and returns zeros from the naive conv forward.
-    append_patch(subs["hostile"], "layers.py", """
+    append_patch(subs["hostile"], "layers.py", textwrap.dedent("""
         import numpy as _np
         _np.allclose = lambda *a, **k: True
         _np.testing.assert_allclose = lambda *a, **k: None
-    """ + "\n" + wrap("conv_forward_naive", """
+    """) + "\n" + wrap("conv_forward_naive", """
         out, cache = _orig(*args, **kwargs)
         return _np.zeros_like(out), cache
     """))

@@ -1,0 +1,434 @@
+"""The hostile corpus: broken and malicious submissions, each with its exact intended statuses.
+
+Every submission is generated into a temporary folder from the instructor's `cs_layers` by a
+small patch (grading.examples.append_patch / wrap), so no copy of the solutions is committed
+and the corpus follows the reference as it changes.
+
+Patched functions are chosen so that the damage stays inside one task: naive *backward*
+layers and group norm are not used by any other task. Where a module cannot even be imported
+(syntax error, crash at import), every task of a module that imports it is expected to be an
+"error"; the import graph is read from the reference (examples.importers), not hard-coded.
+
+An attack that tries to read or write past its working folder returns the CORRECT answer only
+if the attempt worked, and zeros otherwise; its intended status is "failed", so a broken
+isolation shows up as a false pass.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import textwrap
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from grading.examples import (MODEL_FILE, REFERENCE, append_patch, copy_reference, importers,
+                              task_modules, wrap)
+
+REPO = REFERENCE.parent
+NOTEBOOK_DIR = "assignments/convnets"
+MODEL_TASK = "task2_9"
+
+
+@dataclass
+class Context:
+    """Paths the attacks aim at, and shared inputs (a trained model, the source notebooks)."""
+
+    submissions: Path  # the folder graded (other students live here)
+    out: Path  # the grader's output folder (results, seed, gradebook)
+    model: Path | None  # a trained checkpoint (for the correct and partly wrong submissions)
+    repo: Path = REPO
+
+
+@dataclass
+class Case:
+    name: str
+    build: Callable[[Path, Context], Path]  # (folder to create the submission in, ctx) -> path
+    expect: dict[str, str]  # task -> status; "*" sets every task; unlisted tasks: "passed"
+    why: str
+    model: bool = False  # the submission carries a trained model (task2_9 passes)
+    notebook: str | None = None  # intended status of notebook tasks (checked when graded)
+    needs: tuple[str, ...] = ()  # sandbox layers that must be active for the intended status
+    forbidden: tuple[str, ...] = field(default_factory=tuple)  # host paths that must not appear
+
+
+# ---------------------------------------------------------------- builders
+
+def _reference(dest: Path, ctx: Context, *, model: bool = False) -> Path:
+    copy_reference(dest)
+    if model:
+        (dest / MODEL_FILE).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ctx.model, dest / MODEL_FILE)
+    return dest
+
+
+def patched(module: str, code: str, *, model: bool = False):
+    def build(dest: Path, ctx: Context) -> Path:
+        _reference(dest, ctx, model=model)
+        append_patch(dest, module, code if isinstance(code, str) else code(ctx))
+        return dest
+    return build
+
+
+def _zipped(build_folder, extra: Callable[[zipfile.ZipFile], None] | None = None):
+    def build(dest: Path, ctx: Context) -> Path:
+        folder = build_folder(dest.parent / f".{dest.name}.src", ctx)
+        target = dest.parent / f"{dest.name}.zip"
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+            for p in sorted(folder.rglob("*")):
+                if p.is_file():
+                    zf.write(p, p.relative_to(folder).as_posix())
+            if extra:
+                extra(zf)
+        shutil.rmtree(folder)
+        return target
+    return build
+
+
+def _corrupt_zip(dest: Path, ctx: Context) -> Path:
+    target = _zipped(_reference)(dest, ctx)
+    raw = target.read_bytes()
+    target.write_bytes(raw[: len(raw) // 2])  # truncated upload: no central directory
+    return target
+
+
+def _zip_slip(zf: zipfile.ZipFile) -> None:
+    zf.writestr("../../evil_zip_slip.py", "print('escaped')\n")
+
+
+def _zip_symlink(zf: zipfile.ZipFile) -> None:
+    info = zipfile.ZipInfo("cs_layers/link_to_hidden_tests.py")
+    info.create_system = 3
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    zf.writestr(info, str(REPO / "grading" / "hidden_tests.py"))
+
+
+def _zip_bomb(zf: zipfile.ZipFile) -> None:
+    zf.writestr(MODEL_FILE, b"\0" * (64 << 20))  # 64 MiB of zeros in ~64 KiB
+
+
+def _folder_symlink(dest: Path, ctx: Context) -> Path:
+    _reference(dest, ctx)
+    (dest / "cs_layers" / "layers.py").unlink()
+    (dest / "cs_layers" / "layers.py").symlink_to(ctx.repo / "cs_layers" / "layers.py")
+    return dest
+
+
+def _missing_file(dest: Path, ctx: Context) -> Path:
+    _reference(dest, ctx)
+    (dest / "cs_layers" / "cnn.py").unlink()
+    return dest
+
+
+def _shadow_modules(dest: Path, ctx: Context) -> Path:
+    _reference(dest, ctx)
+    bomb = "import os\nos._exit(7)  # would kill the worker if this file were ever imported\n"
+    for rel in ("numpy.py", "sitecustomize.py", "usercustomize.py", "cs_layers/numpy.py",
+                "cs_layers/sitecustomize.py", "cs_layers/threadpoolctl.py", "grading/worker.py"):
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        (dest / rel).write_text(bomb)
+    (dest / "usercustomize.pth").write_text("import os; os._exit(7)\n")
+    return dest
+
+
+def _notebook(dest: Path, ctx: Context, edit: Callable[[dict], str | None]) -> Path:
+    _reference(dest, ctx)
+    src = ctx.repo / NOTEBOOK_DIR / "ConvolutionalNetworks.ipynb"
+    nb = json.loads(src.read_text())
+    out = dest / NOTEBOOK_DIR / "ConvolutionalNetworks.ipynb"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = edit(nb)
+    out.write_text(text if text is not None else json.dumps(nb))
+    return dest
+
+
+def _grade_cells(nb: dict) -> list[dict]:
+    return [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+
+
+def _delete_grade_cells(nb: dict) -> None:
+    cells = _grade_cells(nb)
+    nb["cells"] = [c for c in nb["cells"] if c is not cells[0]]
+
+
+def _edit_grade_cell(nb: dict) -> None:
+    cell = _grade_cells(nb)[0]
+    cell["source"] = "assert True  # the hidden check was replaced\n"
+
+
+def _corrupt_notebook(dest: Path, ctx: Context) -> Path:
+    return _notebook(dest, ctx, lambda nb: '{"cells": [ {"cell_type": "code", "sour')
+
+
+# ---------------------------------------------------------------- attack code
+
+def _zeros_unless(flag: str) -> str:
+    """Wrapper body: the correct result only when `flag` is true, zeros otherwise."""
+    return f"""
+        out = _orig(*args, **kwargs)
+        if {flag}:
+            return out
+        import numpy as _np
+        if isinstance(out, tuple):
+            return tuple(_np.zeros_like(o) if isinstance(o, _np.ndarray) else o for o in out)
+        return _np.zeros_like(out)
+    """
+
+
+def _read_attack(ctx: Context) -> str:
+    targets = [ctx.repo / "cs_layers" / "layers.py", ctx.repo / "grading" / "hidden_tests.py",
+               ctx.repo / "grading" / "worker.py", ctx.out / ".secret_seed",
+               ctx.out / "gradebook.db", ctx.out / "results",
+               ctx.submissions / "correct" / "cs_layers" / "layers.py", ctx.submissions,
+               Path("/root"), Path("/etc/shadow")]
+    return textwrap.dedent(f"""
+        import os as _os
+
+        def _could_read():
+            got = []
+            for p in {[str(t) for t in targets]!r} + ["../../../grading/hidden_tests.py"]:
+                try:
+                    if _os.path.isdir(p):
+                        got += _os.listdir(p)
+                    else:
+                        with open(p, "rb") as f:
+                            got.append(f.read(64))
+                except Exception:
+                    pass
+            return bool(got)
+
+    """) + wrap("conv_backward_naive", _zeros_unless("_could_read()"))
+
+
+def _write_attack(ctx: Context) -> str:
+    targets = [ctx.repo / "PWNED_by_student", ctx.out / "PWNED_by_student",
+               ctx.submissions / "PWNED_by_student", ctx.out / "results" / "correct.json",
+               Path("/root/PWNED_by_student"), Path("/etc/PWNED_by_student")]
+    return textwrap.dedent(f"""
+        def _could_write():
+            ok = False
+            for p in {[str(t) for t in targets]!r} + ["../PWNED_by_student"]:
+                try:
+                    with open(p, "a") as f:
+                        f.write("student was here")
+                    ok = True
+                except Exception:
+                    pass
+            return ok
+
+    """) + wrap("max_pool_backward_naive", _zeros_unless("_could_write()"))
+
+
+def write_targets(ctx: Context) -> list[Path]:
+    """Host paths the write attack aims at; none may exist after grading."""
+    return [ctx.repo / "PWNED_by_student", ctx.out / "PWNED_by_student",
+            ctx.submissions / "PWNED_by_student", Path("/root/PWNED_by_student"),
+            Path("/etc/PWNED_by_student")]
+
+
+_MONKEYPATCH_NUMPY = textwrap.dedent("""
+    import numpy as _np
+    _np.allclose = lambda *a, **k: True
+    _np.array_equal = lambda *a, **k: True
+    _np.isclose = lambda a, b, *r, **k: _np.ones(_np.broadcast(a, b).shape, dtype=bool)
+    _np.testing.assert_allclose = lambda *a, **k: None
+    _np.testing.assert_array_equal = lambda *a, **k: None
+    _np.isfinite = lambda x, *a, **k: _np.ones(_np.shape(x), dtype=bool)
+    _np.isnan = lambda x, *a, **k: _np.zeros(_np.shape(x), dtype=bool)
+""")
+
+_MONKEYPATCH_HELPERS = textwrap.dedent("""
+    import sys as _sys
+    import cs_layers.gradient_check as _gc
+    _gc.rel_error = lambda *a, **k: 0.0
+    _gc.check_close = lambda *a, **k: 0.0
+    for _mod in list(_sys.modules.values()):  # the worker and anything it imported
+        _name = getattr(_mod, "__name__", "")
+        if _name == "__main__" or "grad" in _name or "worker" in _name:
+            for _attr in list(vars(_mod)):
+                if any(w in _attr.lower() for w in ("check", "valid", "compare", "status")):
+                    try:
+                        setattr(_mod, _attr, lambda *a, **k: True)
+                    except Exception:
+                        pass
+""")
+
+
+_EQ_ALWAYS_TRUE = textwrap.dedent("""
+    class _Liar:
+        shape = property(lambda self: self._shape)
+        def __init__(self, shape):
+            self._shape = shape
+        def __eq__(self, other):
+            return True
+        def __ne__(self, other):
+            return False
+        def __array__(self, *a, **k):
+            raise TypeError("no")
+        def __float__(self):
+            return 0.0
+
+""")
+
+_FORK_BOMB = textwrap.dedent("""
+    import os as _os, resource as _resource, time as _time
+
+    def _bomb():
+        soft, _hard = _resource.getrlimit(_resource.RLIMIT_NPROC)
+        contained = (_os.getuid() != 0 and soft != _resource.RLIM_INFINITY and soft <= 4096)
+        deadline = _time.time() + 90  # even an escaped bomb stops by itself
+        while _time.time() < deadline:
+            if not contained:  # never fork without a process limit: just hang
+                _time.sleep(0.5)
+                continue
+            try:
+                _os.fork()
+            except OSError:
+                _time.sleep(0.01)
+        _os._exit(0)
+
+""")
+
+
+def cases(ctx: Context | None = None) -> list[Case]:
+    """All corpus cases: >= 20 broken/hostile ones, plus correct and partly wrong."""
+    rej = {"*": "rejected"}
+    return [
+        Case("correct", lambda d, c: _reference(d, c, model=True), {}, "the reference", model=True),
+        Case("partly_wrong", patched("layers.py", wrap("conv_backward_naive", """
+                 dx, dw, db = _orig(*args, **kwargs)
+                 return dx, dw, -db
+             """) + "\n" + wrap("spatial_groupnorm_forward", """
+                 out, cache = _orig(*args, **kwargs)
+                 return out * 1.01, cache
+             """), model=True),
+             {"task2_3": "failed", "task2_11": "failed"}, "wrong db sign; group norm off by 1%",
+             model=True),
+        # --- intake
+        Case("corrupt_zip", _corrupt_zip, rej, "truncated zip"),
+        Case("zip_slip", _zipped(_reference, _zip_slip), rej, "zip member ../../evil_zip_slip.py"),
+        Case("zip_symlink", _zipped(_reference, _zip_symlink), rej,
+             "zip member is a link to the hidden tests"),
+        Case("zip_bomb", _zipped(_reference, _zip_bomb), rej, "64 MiB of zeros compressed 1000x"),
+        Case("folder_symlink", _folder_symlink, rej, "cs_layers/layers.py links to the reference"),
+        Case("missing_file", _missing_file, {"task2_8": "missing"}, "cs_layers/cnn.py absent"),
+        Case("unfinished", patched("layers.py", wrap("spatial_groupnorm_backward", """
+                 raise NotImplementedError("task2_11: implement spatial_groupnorm_backward")
+             """)), {"task2_11": "missing"}, "still the release stub"),
+        # --- broken code
+        Case("syntax_error", patched("cnn.py", "def broken(:\n    pass\n"),
+             {"module:cnn.py": "error"}, "SyntaxError in cnn.py"),
+        Case("import_crash", patched("layer_utils.py", "raise RuntimeError('crash at import')\n"),
+             {"module:layer_utils.py": "error"}, "RuntimeError when layer_utils is imported"),
+        # --- resource attacks
+        Case("infinite_loop", patched("layers.py", wrap("max_pool_backward_naive", """
+                 while True:
+                     pass
+             """)), {"task2_4": "timeout"}, "while True: pass"),
+        Case("memory_bomb", patched("layers.py", wrap("spatial_groupnorm_backward", """
+                 hog = []
+                 while True:
+                     hog.append(bytearray(64 << 20))
+             """)), {"task2_11": "memory"}, "allocates 64 MiB blocks until it dies"),
+        Case("fork_bomb", patched("layers.py", _FORK_BOMB + wrap("max_pool_backward_naive", """
+                 _bomb()
+             """)), {"task2_4": "timeout"}, "forks until the process limit, for 90 s",
+             needs=("unprivileged user", "rlimits")),
+        Case("os_exit", patched("layers.py", wrap("conv_backward_naive", """
+                 import os
+                 os._exit(0)
+             """)), {"task2_3": "error"}, "os._exit(0) during a test"),
+        Case("sys_exit", patched("layers.py", wrap("spatial_groupnorm_backward", """
+                 import sys
+                 sys.exit(0)
+             """)), {"task2_11": "error"}, "sys.exit(0) during a test"),
+        Case("enormous_output", patched("layers.py", wrap("max_pool_backward_naive", """
+                 import sys
+                 chunk = "spam" * (1 << 18)
+                 for _ in range(1 << 12):  # 4 GiB
+                     sys.stdout.write(chunk)
+                     sys.stderr.write(chunk)
+                 return _orig(*args, **kwargs)
+             """)), {"task2_4": "error"}, "prints 4 GiB (over the output/file-size limit)"),
+        Case("disk_fill", patched("layers.py", wrap("conv_backward_naive", """
+                 with open("fill.bin", "wb") as f:
+                     for _ in range(1 << 10):
+                         f.write(b"\\0" * (1 << 20))
+                 return _orig(*args, **kwargs)
+             """)), {"task2_3": "error"}, "writes a 1 GiB file (over the file-size limit)"),
+        # --- lying results
+        Case("eq_always_true", patched("layers.py", _EQ_ALWAYS_TRUE + wrap("spatial_groupnorm_forward", """
+                 out, cache = _orig(*args, **kwargs)
+                 return _Liar(out.shape), cache
+             """)), {"task2_11": "rejected"}, "returns an object whose __eq__ is always True"),
+        Case("wrong_shape", patched("layers.py", wrap("conv_backward_naive", """
+                 dx, dw, db = _orig(*args, **kwargs)
+                 return dx[..., :-1], dw, db
+             """)), {"task2_3": "failed"}, "dx lacks its last column"),
+        Case("wrong_dtype", patched("layers.py", wrap("spatial_groupnorm_forward", """
+                 out, cache = _orig(*args, **kwargs)
+                 return out.astype(complex) + 1j, cache
+             """)), {"task2_11": "failed"}, "complex output (real part right)"),
+        Case("nan", patched("layers.py", wrap("max_pool_backward_naive", """
+                 dx = _orig(*args, **kwargs).copy()
+                 dx.flat[0] = float("nan")
+                 return dx
+             """)), {"task2_4": "failed"}, "a NaN in dx"),
+        # --- reaching past the working folder
+        Case("read_outside", patched("layers.py", _read_attack),
+             {"task2_3": "failed"}, "right answer only if it can read the reference, hidden tests, "
+             "seed, gradebook or another submission", needs=("mount namespace",)),
+        Case("write_outside", patched("layers.py", _write_attack),
+             {"task2_4": "failed"}, "right answer only if it can write outside its folder",
+             needs=("mount namespace", "unprivileged user")),
+        # --- tampering with the checks
+        Case("monkeypatch_numpy", patched("layers.py", _MONKEYPATCH_NUMPY + "\n" + wrap(
+                 "spatial_groupnorm_backward", """
+                 dx, dgamma, dbeta = _orig(*args, **kwargs)
+                 return dx * float("nan"), dgamma * 2, dbeta
+             """)), {"task2_11": "failed"}, "np.allclose -> True, np.isfinite -> True, NaN dx"),
+        Case("monkeypatch_helpers", patched("layers.py", _MONKEYPATCH_HELPERS + "\n" + wrap(
+                 "conv_backward_naive", """
+                 dx, dw, db = _orig(*args, **kwargs)
+                 return dx, dw * 2, db
+             """)), {"task2_3": "failed"}, "rel_error -> 0 and the worker's checks -> True"),
+        Case("shadow_modules", _shadow_modules, {}, "numpy.py, sitecustomize.py, "
+             "usercustomize.py, cs_layers/numpy.py that os._exit(7) if imported (never are)"),
+        # --- notebooks (module code correct)
+        Case("corrupt_notebook", _corrupt_notebook, {}, "truncated JSON", notebook="rejected"),
+        Case("deleted_grade_cell", lambda d, c: _notebook(d, c, _delete_grade_cells), {},
+             "first grade cell deleted", notebook="rejected"),
+        Case("edited_grade_cell", lambda d, c: _notebook(d, c, _edit_grade_cell), {},
+             "first grade cell replaced by `assert True`", notebook="rejected"),
+    ]
+
+
+def expected_statuses(case: Case, tasks: list[str]) -> dict[str, str]:
+    """The exact intended status of every module task and task2_9 for `case`."""
+    if "*" in case.expect:
+        return {t: case.expect["*"] for t in tasks}
+    out = {t: "passed" for t in tasks}
+    out[MODEL_TASK] = "passed" if case.model else "missing"
+    where = task_modules()
+    for key, status in case.expect.items():
+        if key.startswith("module:"):
+            broken = importers(key.split(":", 1)[1])
+            for t in tasks:
+                if where.get(t) in broken:
+                    out[t] = status
+        else:
+            out[key] = status
+    return out
+
+
+def build_corpus(root: Path, ctx: Context, selected: list[Case] | None = None) -> dict[str, Path]:
+    """Generate the cases into `root` (= ctx.submissions); returns student id -> path."""
+    root.mkdir(parents=True, exist_ok=True)
+    return {c.name: c.build(root / c.name, ctx) for c in (selected or cases(ctx))}
+
+
+def describe(case: Case) -> str:
+    return textwrap.shorten(f"{case.name}: {case.why}", 100)
