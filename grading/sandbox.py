@@ -326,6 +326,11 @@ def missing_layers() -> tuple[str, ...]:
     return tuple(name for name, (ok, _) in detect_layers().items() if not ok)
 
 
+def _reachable(path: Path) -> bool:
+    """Can any user traverse every parent of path (needed without a mount namespace)?"""
+    return all(os.stat(p).st_mode & 0o001 for p in path.parents)
+
+
 def _fresh_uid() -> int:
     return _UID_BASE + secrets.randbelow(_UID_SPAN)
 
@@ -369,6 +374,12 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, limits: Limits, ro_path
     full_env = _default_env(workdir)
     full_env.update(env or {})
     uid = _fresh_uid() if _is_root() and shutil.which("setpriv", path=_SYSTEM_PATH) else None
+    if uid is not None and backend is None and not _reachable(workdir):
+        log.warning("SANDBOX LAYER MISSING: unprivileged user: %s sits below a folder other users "
+                    "cannot enter; the worker keeps the grader's uid. Put work folders under a "
+                    "world-traversable folder (e.g. mode 0711).", workdir)
+        uid = None
+        missing = tuple(missing) + ("unprivileged user",)
     if uid is not None:
         for rel in writable:
             target = workdir / rel
@@ -401,6 +412,8 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, limits: Limits, ro_path
             rc, timed_out = _wait(proc, start, limits.wall_s, watchdog)
             duration = time.monotonic() - start
             _kill_group(proc)  # stragglers that outlived the main process (no pid namespace)
+            if uid is not None and (timed_out or rc != 0):
+                _wait_uid_gone(uid, timeout=5.0)
             size = out.seek(0, os.SEEK_END)
             cap = limits.output_kb * 1024
             out.seek(max(0, size - cap))
@@ -426,6 +439,39 @@ def _wait(proc: subprocess.Popen, start: float, wall_s: float, watchdog) -> tupl
             _kill_group(proc)
             return proc.wait(), True
         step = 0.1
+
+
+def uid_processes(uid: int) -> list[int]:
+    """Pids of live (not zombie) processes owned by uid, from /proc (Linux)."""
+    pids = []
+    for name in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not name.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{name}").st_uid != uid:
+                continue
+            with open(f"/proc/{name}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != b"Z":
+            pids.append(int(name))
+    return pids
+
+
+def _wait_uid_gone(uid: int, timeout: float) -> None:
+    """After a kill, the kernel tears the pid namespace down asynchronously: wait for it."""
+    deadline = time.monotonic() + timeout
+    while uid_processes(uid):
+        if time.monotonic() > deadline:
+            for pid in uid_processes(uid):
+                try:
+                    os.kill(pid, signal.SIGKILL)  # only pids owned by this run's throw-away uid
+                except OSError:
+                    pass
+            log.warning("sandbox uid %d still had processes after %.0f s; killed them", uid, timeout)
+            return
+        time.sleep(0.02)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
