@@ -1,0 +1,305 @@
+"""Public checks for the fast layers: conv (task2_5) and max pool (task2_6).
+
+The fast layers must agree with the naive ones and with torch.nn.functional,
+share their caches in both directions, keep float32 as float32, and never
+modify their inputs. Speed is measured by `python -m bench.layers`, not here.
+"""
+import numpy as np
+import pytest
+import torch.nn.functional as tF
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cs_layers import fast_layers
+from cs_layers.fast_layers import (conv_backward_fast, conv_forward_fast, max_pool_backward_fast,
+                                   max_pool_forward_fast)
+from cs_layers.gradient_check import check_close, eval_numerical_gradient_array
+from cs_layers.layers import (conv_backward_naive, conv_forward_naive, max_pool_backward_naive,
+                              max_pool_forward_naive)
+from strategies import conv_cases, pool_cases
+
+CONV_FWD_HINT = ("Usual mistakes: windows taken with the wrong stride, cols rows ordered differently "
+                 "from w.reshape(F, -1) (keep C, HH, WW in that order), or forgetting b.")
+CONV_BWD_HINT = ("Usual mistakes: col2im that assigns (=) instead of adding (+=) where windows overlap, "
+                 "a transposed dw, or returning dx with the padding still on.")
+POOL_FWD_HINT = ("Usual mistakes: slicing x[:, :, i::stride] without stopping after H_out windows, or "
+                 "mixing up pool_height and pool_width.")
+POOL_BWD_HINT = ("Usual mistakes: sending the gradient to every tied max instead of only the first "
+                 "(row-major window order), or overwriting instead of adding where windows overlap.")
+
+
+def _torch_conv(conv_param):
+    return lambda x, w, b: tF.conv2d(x, w, b, stride=conv_param["stride"], padding=conv_param["pad"])
+
+
+def _torch_pool(p):
+    return lambda x: tF.max_pool2d(x, (p["pool_height"], p["pool_width"]), p["stride"])
+
+
+def _positive(case):
+    """The same conv case with every value in [0.1, inf): no cancellation, so float32 stays accurate."""
+    x, w, b, conv_param = case
+    return np.abs(x) + 0.1, np.abs(w) + 0.1, np.abs(b) + 0.1, conv_param
+
+
+# ---------------------------------------------------------------- task2_5: conv
+
+@pytest.mark.task2_5
+def test_conv_hand_computed():
+    x = np.arange(9, dtype=np.float64).reshape(1, 1, 3, 3)
+    w = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    out, cache = conv_forward_fast(x, w, np.array([1.0]), {"stride": 1, "pad": 0})
+    expected = np.array([[[[0*1 + 1*2 + 3*3 + 4*4 + 1, 1*1 + 2*2 + 4*3 + 5*4 + 1],
+                           [3*1 + 4*2 + 6*3 + 7*4 + 1, 4*1 + 5*2 + 7*3 + 8*4 + 1]]]])
+    check_close(out, expected, 1e-12, "fast conv out (3x3 input, 2x2 kernel)", CONV_FWD_HINT)
+    dx, dw, db = conv_backward_fast(np.ones((1, 1, 2, 2)), cache)
+    check_close(db, np.array([4.0]), 1e-12, "db", "db[f] is the sum of dout over n, i, j")
+    check_close(dw, np.array([[[[0 + 1 + 3 + 4, 1 + 2 + 4 + 5], [3 + 4 + 6 + 7, 4 + 5 + 7 + 8]]]]),
+                1e-12, "dw", "dw = dout @ cols.T: each kernel weight sums the pixels it met")
+    check_close(dx, np.array([[[[1, 1 + 2, 2], [1 + 3, 1 + 2 + 3 + 4, 2 + 4], [3, 3 + 4, 4]]]]),
+                1e-12, "dx", CONV_BWD_HINT)
+
+
+@pytest.mark.task2_5
+def test_conv_hand_computed_stride_pad_nonsquare():
+    x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)  # [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    w = np.array([[[[1.0, 10.0, 100.0]]]])  # one row, three columns
+    out, cache = conv_forward_fast(x, w, np.array([0.0]), {"stride": 2, "pad": 1})
+    # x padded to 5x5; 1x3 windows start at rows 0, 2, 4 and columns 0, 2: only
+    # padded row 2 (x's middle row 4 5 6) holds data
+    expected = np.array([[[[0.0, 0.0], [0 + 10*4 + 100*5, 5 + 10*6 + 0], [0.0, 0.0]]]])
+    check_close(out, expected, 1e-12, "fast conv out (1x3 kernel, stride 2, pad 1)", CONV_FWD_HINT)
+    dx, dw, db = conv_backward_fast(np.ones((1, 1, 3, 2)), cache)
+    check_close(dx, np.array([[[[0.0, 0.0, 0.0], [10.0, 100.0 + 1.0, 10.0], [0.0, 0.0, 0.0]]]]), 1e-12,
+                "fast conv dx (1x3 kernel, stride 2, pad 1)", CONV_BWD_HINT)
+    check_close(dw, np.array([[[[0 + 5, 4 + 6, 5 + 0]]]]), 1e-12, "fast conv dw (1x3 kernel, stride 2, pad 1)",
+                CONV_BWD_HINT)
+
+
+@pytest.mark.task2_5
+@given(case=conv_cases(), fortran=st.booleans())
+def test_conv_fast_equals_naive_and_caches_are_shared(case, fortran):
+    x, w, b, conv_param = case
+    if fortran:  # the fast layer must not assume C-contiguous inputs
+        x, w = np.asfortranarray(x), np.asfortranarray(w)
+    copies = [x.copy(), w.copy(), b.copy(), dict(conv_param)]
+    out_fast, cache_fast = conv_forward_fast(x, w, b, conv_param)
+    out_naive, cache_naive = conv_forward_naive(x, w, b, conv_param)
+    check_close(out_fast, out_naive, 1e-9, f"fast vs naive conv out ({conv_param})", CONV_FWD_HINT)
+    assert len(cache_fast) == 4 and cache_fast[0] is x and cache_fast[1] is w and cache_fast[2] is b, (
+        "conv_forward_fast's cache must be (x, w, b, conv_param), the same as conv_forward_naive's")
+    dout = np.random.default_rng(out_fast.size).standard_normal(out_fast.shape)
+    expected = conv_backward_naive(dout, cache_naive)
+    for cache, which in ((cache_fast, "fast cache"), (cache_naive, "naive cache")):
+        grads = conv_backward_fast(dout, cache)
+        assert isinstance(grads, tuple) and len(grads) == 3, "conv_backward_fast must return (dx, dw, db)"
+        for name, g, e in zip(("dx", "dw", "db"), grads, expected):
+            check_close(g, e, 1e-9, f"fast vs naive {name} from the {which} ({conv_param})", CONV_BWD_HINT)
+    for a, c in zip((x, w, b), copies):
+        assert np.array_equal(a, c), "an input array was modified in place; pad into a new array"
+    assert conv_param == copies[3], "conv_param was modified"
+
+
+@pytest.mark.task2_5
+@pytest.mark.parametrize("images_per_chunk", [1, 2, 5])
+def test_conv_result_does_not_depend_on_chunking(images_per_chunk, monkeypatch):
+    # The reference builds im2col columns a few images at a time (CHUNK_BYTES);
+    # 5 images in chunks of 1, 2 (the last one partial) or 5 must all agree.
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal((5, 2, 6, 5)), rng.standard_normal((3, 2, 3, 2)), rng.standard_normal(3)
+    conv_param = {"stride": 1, "pad": 1}
+    column_bytes = 2 * 3 * 2 * 6 * 6 * 8  # C*HH*WW * H_out*W_out * itemsize, for one image
+    monkeypatch.setattr(fast_layers, "CHUNK_BYTES", images_per_chunk * column_bytes)
+    out, cache = conv_forward_fast(x, w, b, conv_param)
+    out_naive, cache_naive = conv_forward_naive(x, w, b, conv_param)
+    check_close(out, out_naive, 1e-9, f"fast conv out, {images_per_chunk} image(s) per chunk", CONV_FWD_HINT)
+    dout = rng.standard_normal(out.shape)
+    for name, g, e in zip(("dx", "dw", "db"), conv_backward_fast(dout, cache),
+                          conv_backward_naive(dout, cache_naive)):
+        check_close(g, e, 1e-9, f"fast conv {name}, {images_per_chunk} image(s) per chunk",
+                    "dw must add up (+=) the contributions of every chunk of images")
+
+
+@pytest.mark.task2_5
+@given(case=conv_cases())
+def test_conv_matches_torch(case, torch_vjp):
+    x, w, b, conv_param = case
+    out, cache = conv_forward_fast(x, w, b, conv_param)
+    dout = np.random.default_rng(out.size).standard_normal(out.shape)
+    grads = conv_backward_fast(dout, cache)
+    expected_out, expected = torch_vjp(_torch_conv(conv_param), [x, w, b], dout)
+    check_close(out, expected_out, 1e-9, f"fast conv out vs torch conv2d ({conv_param})", CONV_FWD_HINT)
+    for name, g, e in zip(("dx", "dw", "db"), grads, expected):
+        check_close(g, e, 1e-9, f"fast conv {name} vs torch autograd ({conv_param})", CONV_BWD_HINT)
+
+
+@pytest.mark.task2_5
+@pytest.mark.parametrize("conv_param, x_shape, w_shape", [
+    ({"stride": 1, "pad": 1}, (2, 3, 5, 5), (2, 3, 3, 3)),
+    ({"stride": 2, "pad": 1}, (2, 2, 5, 7), (3, 2, 3, 1)),
+    ({"stride": 3, "pad": 2}, (1, 2, 6, 5), (2, 2, 4, 3)),
+])
+def test_conv_numerical_gradient(conv_param, x_shape, w_shape):
+    rng = np.random.default_rng(25)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0])
+    out, cache = conv_forward_fast(x, w, b, conv_param)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv_backward_fast(dout, cache)
+    for name, arr, grad in (("dx", x, dx), ("dw", w, dw), ("db", b, db)):
+        num = eval_numerical_gradient_array(lambda _: conv_forward_fast(x, w, b, conv_param)[0], arr, dout)
+        check_close(grad, num, 1e-7, f"fast {name} vs central differences ({conv_param})", CONV_BWD_HINT)
+
+
+@pytest.mark.task2_5
+@given(case=conv_cases())
+def test_conv_float32_stays_float32(case):
+    x, w, b, conv_param = _positive(case)
+    x32, w32, b32 = (a.astype(np.float32) for a in (x, w, b))
+    out, cache = conv_forward_fast(x32, w32, b32, conv_param)
+    assert out.dtype == np.float32, f"float32 inputs gave a {out.dtype} output; keep float32"
+    out64, cache64 = conv_forward_fast(x32.astype(np.float64), w32.astype(np.float64),
+                                       b32.astype(np.float64), conv_param)
+    check_close(out, out64, 1e-5, "float32 conv out vs float64", CONV_FWD_HINT)
+    dout = np.ones_like(out)
+    grads = conv_backward_fast(dout, cache)
+    for name, g, e, a in zip(("dx", "dw", "db"), grads, conv_backward_fast(dout.astype(np.float64), cache64),
+                             (x32, w32, b32)):
+        assert g.dtype == np.float32, f"{name} is {g.dtype} for float32 inputs; keep float32"
+        check_close(g, e, 1e-5, f"float32 conv {name} vs float64", CONV_BWD_HINT)
+
+
+@pytest.mark.task2_5
+@pytest.mark.parametrize("x_shape, w_shape, conv_param, words", [
+    ((1, 3, 5, 5), (2, 4, 3, 3), {"stride": 1, "pad": 1}, "C=3"),
+    ((1, 1, 6, 6), (1, 1, 3, 3), {"stride": 2, "pad": 0}, "stride=2"),
+    ((1, 1, 5, 5), (1, 1, 3, 3), {"stride": 1, "pad": -1}, "pad"),
+    ((1, 1, 5, 5), (1, 1, 3, 3), {"stride": 0, "pad": 1}, "stride"),
+])
+def test_conv_rejects_bad_arguments(x_shape, w_shape, conv_param, words):
+    x, w, b = np.zeros(x_shape), np.zeros(w_shape), np.zeros(w_shape[0])
+    with pytest.raises(ValueError, match=words):
+        conv_forward_fast(x, w, b, conv_param)
+    with pytest.raises(ValueError, match=words):
+        conv_backward_fast(np.zeros((1, 1, 3, 3)), (x, w, b, conv_param))
+
+
+@pytest.mark.task2_5
+def test_conv_backward_rejects_wrong_dout_shape():
+    x, w, b = np.zeros((2, 1, 4, 4)), np.zeros((3, 1, 3, 3)), np.zeros(3)
+    _, cache = conv_forward_fast(x, w, b, {"stride": 1, "pad": 1})
+    with pytest.raises(ValueError, match="dout"):
+        conv_backward_fast(np.zeros((2, 3, 3, 3)), cache)
+
+
+# ---------------------------------------------------------------- task2_6: max pool
+
+@pytest.mark.task2_6
+def test_pool_hand_computed():
+    x = np.array([[[[1.0, 3, 2, 0],
+                    [4, 2, 1, 5],
+                    [0, 1, 7, 3],
+                    [2, 6, 1, 1]]]])
+    out, cache = max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    check_close(out, np.array([[[[4.0, 5], [6, 7]]]]), 0, "fast pool out (4x4, 2x2 stride 2)", POOL_FWD_HINT)
+    dx = max_pool_backward_fast(np.array([[[[1.0, 2], [3, 4]]]]), cache)
+    expected = np.zeros_like(x)
+    expected[0, 0, 1, 0], expected[0, 0, 1, 3], expected[0, 0, 3, 1], expected[0, 0, 2, 2] = 1, 2, 3, 4
+    check_close(dx, expected, 0, "fast pool dx (4x4, 2x2 stride 2)", POOL_BWD_HINT)
+
+
+@pytest.mark.task2_6
+def test_pool_hand_computed_overlap_leftover_and_ties():
+    # 1x2 windows with stride 1 overlap at the 5; a 2x2 window of equal values
+    # sends its gradient to the top-left one only; the last row is left over.
+    x = np.array([[[[1.0, 5.0, 2.0],
+                    [7.0, 7.0, 0.0],
+                    [7.0, 7.0, 9.0]]]])
+    out, cache = max_pool_forward_fast(x, {"pool_height": 1, "pool_width": 2, "stride": 1})
+    check_close(out, np.array([[[[5.0, 5.0], [7.0, 7.0], [7.0, 9.0]]]]), 0,
+                "fast pool out (1x2 windows, stride 1)", POOL_FWD_HINT)
+    dx = max_pool_backward_fast(np.array([[[[1.0, 10.0], [1.0, 2.0], [3.0, 4.0]]]]), cache)
+    check_close(dx, np.array([[[[0.0, 11.0, 0.0], [1.0, 2.0, 0.0], [3.0, 0.0, 4.0]]]]), 0,
+                "fast pool dx (overlapping windows, ties)", POOL_BWD_HINT)
+    out, cache = max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    check_close(out, np.array([[[[7.0]]]]), 0, "fast pool out (2x2 over 3x3, leftovers ignored)", POOL_FWD_HINT)
+    dx = max_pool_backward_fast(np.array([[[[1.0]]]]), cache)
+    expected = np.zeros_like(x)
+    expected[0, 0, 1, 0] = 1.0  # the first 7 in row-major window order (0,0)=1, (0,1)=5, (1,0)=7
+    check_close(dx, expected, 0, "fast pool dx (ties: first max in row-major order)", POOL_BWD_HINT)
+
+
+@pytest.mark.task2_6
+@given(case=pool_cases(), ties=st.booleans(), fortran=st.booleans())
+def test_pool_fast_equals_naive_and_torch(case, ties, fortran, torch_vjp):
+    x, pool_param = case
+    if ties:  # few distinct values: every window has ties; all three must pick the first max
+        x = np.floor(x * 2.0)
+    if fortran:
+        x = np.asfortranarray(x)
+    x_copy, param_copy = x.copy(), dict(pool_param)
+    out, cache = max_pool_forward_fast(x, pool_param)
+    out_naive, cache_naive = max_pool_forward_naive(x, pool_param)
+    assert len(cache) == 2 and cache[0] is x, "max_pool_forward_fast's cache must be (x, pool_param)"
+    dout = np.random.default_rng(out.size).standard_normal(out.shape)
+    expected_out, (expected_dx,) = torch_vjp(_torch_pool(pool_param), [x], dout)
+    check_close(out, out_naive, 0, f"fast vs naive pool out ({pool_param})", POOL_FWD_HINT)
+    check_close(out, expected_out, 1e-9, f"fast pool out vs torch max_pool2d ({pool_param})", POOL_FWD_HINT)
+    for c, which in ((cache, "fast cache"), (cache_naive, "naive cache")):
+        dx = max_pool_backward_fast(dout, c)
+        check_close(dx, expected_dx, 1e-9, f"fast pool dx vs torch autograd from the {which} "
+                    f"({pool_param}, ties={ties})", POOL_BWD_HINT)
+    check_close(max_pool_backward_naive(dout, cache), dx, 1e-12,
+                f"naive pool dx (fast cache) vs fast pool dx ({pool_param})", POOL_BWD_HINT)
+    assert np.array_equal(x, x_copy) and pool_param == param_copy, "an input was modified in place"
+
+
+@pytest.mark.task2_6
+@pytest.mark.parametrize("pool_param", [
+    {"pool_height": 2, "pool_width": 2, "stride": 2},
+    {"pool_height": 3, "pool_width": 2, "stride": 1},
+    {"pool_height": 2, "pool_width": 3, "stride": 3},
+])
+def test_pool_numerical_gradient(pool_param):
+    rng = np.random.default_rng(6)
+    x = rng.permutation(2 * 3 * 7 * 8).reshape(2, 3, 7, 8) / 50.0  # distinct values: no ties
+    out, cache = max_pool_forward_fast(x, pool_param)
+    dout = rng.standard_normal(out.shape)
+    num = eval_numerical_gradient_array(lambda v: max_pool_forward_fast(v, pool_param)[0], x, dout)
+    check_close(max_pool_backward_fast(dout, cache), num, 1e-8,
+                f"fast pool dx vs central differences ({pool_param})", POOL_BWD_HINT)
+
+
+@pytest.mark.task2_6
+@given(case=pool_cases(dtype=np.float32))
+def test_pool_float32_stays_float32(case):
+    x, pool_param = case
+    out, cache = max_pool_forward_fast(x, pool_param)
+    assert out.dtype == np.float32, f"float32 input gave a {out.dtype} output; keep float32"
+    check_close(out, max_pool_forward_naive(x, pool_param)[0], 0, "float32 fast vs naive pool out",
+                POOL_FWD_HINT)
+    dout = np.ones_like(out)
+    dx = max_pool_backward_fast(dout, cache)
+    assert dx.shape == x.shape and dx.dtype == np.float32, (
+        f"dx is {dx.shape} {dx.dtype}, expected {x.shape} float32")
+    check_close(dx, max_pool_backward_naive(dout, cache), 0, "float32 fast vs naive pool dx", POOL_BWD_HINT)
+
+
+@pytest.mark.task2_6
+@pytest.mark.parametrize("x_shape, pool_param, words", [
+    ((1, 1, 2, 2), {"pool_height": 3, "pool_width": 2, "stride": 1}, "larger"),
+    ((1, 1, 4, 4), {"pool_height": 2, "pool_width": 2, "stride": 0}, "stride"),
+    ((1, 1, 4, 4), {"pool_height": 2, "stride": 2}, "pool_width"),
+])
+def test_pool_rejects_bad_arguments(x_shape, pool_param, words):
+    with pytest.raises(ValueError, match=words):
+        max_pool_forward_fast(np.zeros(x_shape), pool_param)
+    with pytest.raises(ValueError, match=words):
+        max_pool_backward_fast(np.zeros((1, 1, 1, 1)), (np.zeros(x_shape), pool_param))
+
+
+@pytest.mark.task2_6
+def test_pool_backward_rejects_wrong_dout_shape():
+    _, cache = max_pool_forward_fast(np.zeros((1, 2, 4, 4)), {"pool_height": 2, "pool_width": 2, "stride": 2})
+    with pytest.raises(ValueError, match="dout"):
+        max_pool_backward_fast(np.zeros((1, 2, 4, 4)), cache)
