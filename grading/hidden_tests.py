@@ -537,8 +537,8 @@ def _in_flight(status_dir: Path) -> str | None:
         return None
     started = {n[:-6] for n in names if n.endswith(".start")}
     done = {n[:-5] for n in names if n.endswith(".json")}
-    left = sorted(started - done)
-    return left[0] if left else None
+    left = sorted(started - done, key=lambda n: (not n.startswith("import-"), n))
+    return left[0] if left else None  # an import in flight is inside the case in flight
 
 
 def grade_module(student_dir: Path, suite: Suite, *, workdir: Path, limits: Limits | None = None,
@@ -627,7 +627,7 @@ def _task_result(task: str, suite: Suite, verdicts: dict) -> TaskResult:
     points = suite.points[task]
     tol = max(c.tol for c in cases)
     passed = sum(verdicts[c.id][0] == "passed" for c in cases)
-    score = round(points * passed / len(cases), 4)
+    score = points * passed / len(cases)
     if passed == len(cases):
         return TaskResult(task, points, points, "passed",
                           f"all {len(cases)} hidden cases passed", tol)
