@@ -183,7 +183,7 @@ def _read_attack(ctx: Context) -> str:
                ctx.repo / "grading" / "worker.py", ctx.out / ".secret_seed",
                ctx.out / "gradebook.db", ctx.out / "results",
                ctx.submissions / "correct" / "cs_layers" / "layers.py", ctx.submissions,
-               Path("/root"), Path("/etc/shadow")]
+               Path("/root/.bashrc"), Path("/etc/shadow")]  # (/root itself may hold the Python)
     return textwrap.dedent(f"""
         import os as _os
 
@@ -330,9 +330,9 @@ def cases(ctx: Context | None = None) -> list[Case]:
              """)), {"task2_4": "timeout"}, "while True: pass"),
         Case("memory_bomb", patched("layers.py", wrap("spatial_groupnorm_backward", """
                  hog = []
-                 while True:
-                     hog.append(bytearray(64 << 20))
-             """)), {"task2_11": "memory"}, "allocates 64 MiB blocks until it dies"),
+                 while True:  # bytes(n) is calloc'd: it hits the address-space limit at once
+                     hog.append(bytes(256 << 20))
+             """)), {"task2_11": "memory"}, "allocates 256 MiB blocks until it dies"),
         Case("fork_bomb", patched("layers.py", _FORK_BOMB + wrap("max_pool_backward_naive", """
                  _bomb()
              """)), {"task2_4": "timeout"}, "forks until the process limit, for 90 s",
@@ -371,7 +371,7 @@ def cases(ctx: Context | None = None) -> list[Case]:
         Case("wrong_dtype", patched("layers.py", wrap("spatial_groupnorm_forward", """
                  out, cache = _orig(*args, **kwargs)
                  return out.astype(complex) + 1j, cache
-             """)), {"task2_11": "failed"}, "complex output (real part right)"),
+             """)), {"task2_11": "rejected"}, "complex output (real part right)"),
         Case("nan", patched("layers.py", wrap("max_pool_backward_naive", """
                  dx = _orig(*args, **kwargs).copy()
                  dx.flat[0] = float("nan")
