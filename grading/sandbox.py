@@ -70,6 +70,7 @@ class RunResult:
     output_tail: str  # last output_kb of stdout+stderr (untrusted text)
     duration_s: float
     missing_layers: tuple[str, ...] = ()  # isolation layers that were not active
+    uid: int | None = None  # the throw-away uid it ran as (None: the grader's own)
 
 
 def _python_ro_paths() -> list[str]:
@@ -423,7 +424,7 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, limits: Limits, ro_path
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     status = _classify(rc, timed_out, tail, namespaced=backend is not None)
-    return RunResult(rc, status, tail, duration, missing)
+    return RunResult(rc, status, tail, duration, missing, uid)
 
 
 def _wait(proc: subprocess.Popen, start: float, wall_s: float, watchdog) -> tuple[int, bool]:

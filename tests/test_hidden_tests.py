@@ -1,0 +1,206 @@
+"""Hidden-test suite: inputs from the seed, reference full marks, safe messages, model grading."""
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cs_layers
+from grading import hidden_tests
+from grading.hidden_tests import MODULE_TASKS, TASK_POINTS, build_suite, compare, grade_model
+from grading.results import STATUSES
+
+REF = Path(cs_layers.__file__).parent
+
+
+@pytest.fixture(scope="module")
+def suite():
+    return build_suite(b"test-hidden-seed")
+
+
+def test_points_cover_every_graded_task():
+    assert set(TASK_POINTS) == set(MODULE_TASKS) | {"task2_9"}
+    assert all(p > 0 for p in TASK_POINTS.values())
+
+
+def test_same_seed_same_suite_other_seed_other_inputs(suite):
+    again = build_suite(b"test-hidden-seed", tasks=["task2_2"])
+    other = build_suite(b"another-seed", tasks=["task2_2"])
+    mine = [c for c in suite.cases if c.task == "task2_2"]
+    for a, b in zip(mine, again.cases):
+        assert a.label == b.label
+        for k in a.inputs:
+            np.testing.assert_array_equal(a.inputs[k], b.inputs[k.replace(a.id, b.id)])
+    assert [c.label for c in again.cases] != [c.label for c in other.cases] or any(
+        not np.array_equal(a.inputs[k], b.inputs[k.replace(a.id, b.id)])
+        for a, b in zip(again.cases, other.cases) for k in a.inputs)
+
+
+def test_suite_covers_the_hard_cases(suite):
+    assert set(c.task for c in suite.cases) == set(MODULE_TASKS)
+    dtypes = {str(v.dtype) for c in suite.cases for v in c.inputs.values() if v.dtype.kind == "f"}
+    assert dtypes == {"float32", "float64"}
+    conv = [c for c in suite.cases if c.task in ("task2_2", "task2_3", "task2_5")]
+    params = [a["v"] for c in conv for s in c.steps for a in s["args"]
+              if "v" in a and isinstance(a["v"], dict)]
+    params += [t["v"] for c in conv for s in c.steps for a in s["args"] if "t" in a
+               for t in a["t"] if "v" in t]
+    assert any(p["stride"] > 1 for p in params) and any(p["pad"] > 0 for p in params)
+    kernels = [v.shape for c in conv for k, v in c.inputs.items() if k.endswith("_w")]
+    assert any(h != w for (_, _, h, w) in kernels), "need a non-square kernel"
+    images = [v.shape for c in conv for k, v in c.inputs.items() if k.endswith("_x")]
+    assert any(h != w for (_, _, h, w) in images), "need a rectangular input"
+    # naive inputs stay small so that grading is cheap
+    naive = [v for c in suite.cases if c.task in ("task2_2", "task2_3", "task2_4")
+             for v in c.inputs.values()]
+    assert max(v.size for v in naive) <= 2 * 4 * 9 * 9 * 3
+
+
+def test_every_case_has_reference_outputs_and_a_tolerance(suite):
+    for c in suite.cases:
+        assert c.expected, c.label
+        assert all(np.all(np.isfinite(v)) for v in c.expected.values()), c.label
+        f32 = any(v.dtype == np.float32 for v in c.inputs.values())
+        assert c.tol == (hidden_tests.TOL["float32"] if f32 else hidden_tests.TOL["float64"])
+
+
+def test_reference_gets_full_marks(tmp_path, suite):
+    results = hidden_tests.grade_module(REF.parent, suite, workdir=tmp_path / "work")
+    assert [r.task for r in results] == list(MODULE_TASKS)
+    for r in results:
+        assert r.status == "passed", (r.task, r.message)
+        assert r.score == r.max_score == TASK_POINTS[r.task]
+        assert r.tolerance is not None
+
+
+def _numbers(message):
+    """Decimal numbers in a message other than 'X.Ye-NN' errors/tolerances."""
+    return [m for m in re.findall(r"-?\d+\.\d+(?:e[-+]?\d+)?", message) if "e" not in m]
+
+
+def test_partly_wrong_submission_gets_partial_safe_feedback(tmp_path, suite):
+    pkg = tmp_path / "sub" / "cs_layers"
+    pkg.mkdir(parents=True)
+    for f in REF.glob("*.py"):
+        (pkg / f.name).write_text(f.read_text())
+    with open(pkg / "layers.py", "a") as f:  # ignores the stride: right only when stride == 1
+        f.write("""
+_ref_conv = conv_forward_naive
+def conv_forward_naive(x, w, b, conv_param):
+    out, cache = _ref_conv(x, w, b, {"stride": 1, "pad": conv_param["pad"]})
+    return out, (x, w, b, conv_param)
+""")
+    tasks = ["task2_2", "task2_4"]
+    small = build_suite(b"partly-wrong", tasks=tasks)
+    strides = [a["v"]["stride"] for c in small.cases if c.task == "task2_2"
+               for a in c.steps[0]["args"] if "v" in a]
+    res = {r.task: r for r in hidden_tests.grade_module(tmp_path / "sub", small,
+                                                         workdir=tmp_path / "work")}
+    assert res["task2_4"].status == "passed"
+    r = res["task2_2"]
+    n_ok = sum(s == 1 for s in strides)
+    assert r.score == pytest.approx(TASK_POINTS["task2_2"] * n_ok / len(strides))
+    if n_ok < len(strides):
+        assert r.status == "failed"
+        assert "shape" in r.message or "relative error" in r.message
+        assert "stride" in r.message
+    assert not _numbers(r.message), f"feedback shows values: {r.message}"
+
+
+def test_compare_verdicts_and_messages():
+    exp = np.linspace(-1, 1, 12).reshape(3, 4)
+    assert compare(exp.copy(), exp, 1e-7) == (True, "")
+    ok, msg = compare(exp + 1e-3, exp, 1e-7)
+    assert not ok and "relative error 1.0e-03 > 1e-07" in msg and "index" in msg
+    assert not _numbers(msg)
+    ok, msg = compare(exp.astype(np.int64), exp, 1e-7)
+    assert not ok and "dtype int64" in msg
+    ok, msg = compare(exp.T, exp, 1e-7)
+    assert not ok and "shape (4, 3)" in msg
+    bad = exp.copy()
+    bad[0, 0] = np.nan
+    ok, msg = compare(bad, exp, 1e-7)
+    assert not ok and "NaN" in msg
+    assert compare(exp.astype(np.float32), exp, 1e-4)[0]  # float32 is fine within its tolerance
+
+
+def test_worker_outputs_are_validated_as_data(tmp_path):
+    exp = np.zeros((2, 3))
+    good = tmp_path / "good.npy"
+    np.save(good, exp + 1.0)
+    assert hidden_tests._load_output(good, exp)[0].shape == (2, 3)
+    pickled = tmp_path / "obj.npy"
+    np.save(pickled, np.array([object()], dtype=object), allow_pickle=True)
+    assert hidden_tests._load_output(pickled, exp)[0] is None
+    link = tmp_path / "link.npy"
+    link.symlink_to(good)
+    assert hidden_tests._load_output(link, exp) == (None, "no output was written")
+    huge = tmp_path / "huge.npy"
+    np.save(huge, np.zeros(10_000))
+    assert "larger" in hidden_tests._load_output(huge, exp)[1]
+
+
+# ---------------------------------------------------------------- task2_9
+def _checkpoint(path, dataset="digits", seed=0):
+    from cs_layers.cnn import ThreeLayerConvNet, save_model
+
+    np.random.seed(seed)
+    model = ThreeLayerConvNet(input_dim=(3, 32, 32), num_filters=4, filter_size=3, hidden_dim=10,
+                              weight_scale=1e-2)
+    save_model(path, model, dataset=dataset)
+    return model
+
+
+def test_grade_model_full_partial_and_missing(tmp_path):
+    path = tmp_path / "convnet_model.npz"
+    model = _checkpoint(path)
+    X = np.random.default_rng(1).standard_normal((40, 3, 32, 32)).astype(np.float32)
+    y_model = np.argmax(model.loss(X), axis=1)
+    r = grade_model(path, data=(X, y_model))
+    assert (r.status, r.score) == ("passed", TASK_POINTS["task2_9"])
+    y_wrong = (y_model + 1) % 10
+    r = grade_model(path, data=(X, y_wrong))
+    assert (r.status, r.score) == ("failed", 0.0)
+    assert "accuracy 0.000" in r.message
+    half = np.where(np.arange(40) < 20, y_model, y_wrong)
+    r = grade_model(path, data=(X, half))
+    assert r.status == "failed" and 0 < r.score < TASK_POINTS["task2_9"]
+    r = grade_model(None)
+    assert r.status == "missing" and "convnet_model.npz" in r.message
+
+
+def test_grade_model_on_the_digits_test_split(tmp_path):
+    path = tmp_path / "convnet_model.npz"
+    _checkpoint(path)
+    r = grade_model(path)
+    assert r.status == "failed" and r.score < TASK_POINTS["task2_9"]  # an untrained net
+    assert "digits test accuracy" in r.message
+
+
+def test_grade_model_refuses_bad_files(tmp_path):
+    corrupt = tmp_path / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    assert grade_model(corrupt).status == "rejected"
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, W1=np.array([object()], dtype=object), b1=np.zeros(2))
+    r = grade_model(pickled)
+    assert r.status == "rejected" and r.score == 0
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("W1.npy", b"\0" * (hidden_tests.MAX_MODEL_BYTES + 1))
+    r = grade_model(bomb)
+    assert r.status == "rejected" and "MiB" in r.message
+
+
+def test_grade_model_cifar_absent_is_an_instructor_error(tmp_path, monkeypatch):
+    path = tmp_path / "convnet_model.npz"
+    _checkpoint(path, dataset="cifar10")
+
+    def absent(name):
+        raise FileNotFoundError("CIFAR-10 is not in datasets/cifar-10-batches-py")
+
+    monkeypatch.setattr(hidden_tests, "_heldout", absent)
+    r = grade_model(path)
+    assert r.status == "error" and "download" in r.message
+    assert r.status in STATUSES
