@@ -236,13 +236,17 @@ def test_convnet_overfits_50_examples():
 
 @pytest.mark.slow
 def test_convnet_reaches_90_percent_on_digits():
+    """The demo's settings (python -m cs_layers.train defaults): 2 epochs of digits."""
     from cs_layers.cnn import ThreeLayerConvNet
     from cs_layers.data import load_digits
-    np.random.seed(0)
+    from cs_layers.train import parse_args
+    args = parse_args([])
+    np.random.seed(args.seed)
     data = load_digits()
-    model = ThreeLayerConvNet(weight_scale=1e-2, reg=1e-3)
-    solver = Solver(model, data, update_rule="adam", optim_config={"learning_rate": 1e-3},
-                    num_epochs=3, batch_size=50, verbose=False)
+    model = ThreeLayerConvNet(weight_scale=args.weight_scale, reg=args.reg)
+    solver = Solver(model, data, update_rule=args.update_rule,
+                    optim_config={"learning_rate": args.lr}, num_epochs=args.epochs,
+                    batch_size=args.batch_size, verbose=False)
     solver.train()
     assert solver.best_val_acc >= 0.90, solver.val_acc_history
     test_acc = solver.check_accuracy(data["X_test"], data["y_test"])
