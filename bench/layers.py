@@ -1,0 +1,217 @@
+"""Layer benchmark: naive vs fast (numpy) vs torch.nn.functional, one table.
+
+    python -m bench.layers            # full run (about a minute)
+    python -m bench.layers --quick    # fewer repeats, naive only where a target needs it
+    python -m bench.layers --threads 1 --json results.json
+
+Everything runs in one process with the same thread count for numpy's BLAS
+(threadpoolctl) and torch (torch.set_num_threads). Each time is the median of
+--repeats runs; the implementations take turns inside every repeat, so load
+from other processes hits them alike. The naive layers are timed on the first
+few images only and scaled up linearly to the full batch (marked with *).
+Run it through `make bench`, which unsets OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE so
+OpenBLAS picks its kernel for this CPU.
+
+Targets (issue 2, on the 2-core course machine):
+- conv forward+backward, float64: fast no slower than torch (ratio <= 1.0)
+- conv forward+backward, float32: fast within 2.5x of torch
+- max pool: forward no slower than torch, backward within 3x
+- conv forward+backward on the first shape: fast >= 300x faster than naive
+"""
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as tF
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from cs_layers.fast_layers import (conv_backward_fast, conv_forward_fast, max_pool_backward_fast,
+                                   max_pool_forward_fast)
+from cs_layers.layers import (conv_backward_naive, conv_forward_naive, max_pool_backward_naive,
+                              max_pool_forward_naive)
+
+# (name, x shape, w shape, stride, pad): the three conv shapes of issue 2
+CONV_CASES = [
+    ("conv1", (100, 3, 31, 31), (25, 3, 3, 3), 2, 1),
+    ("conv2", (64, 32, 32, 32), (64, 32, 3, 3), 1, 1),
+    ("conv3", (50, 3, 32, 32), (32, 3, 7, 7), 1, 3),
+]
+# (name, x shape): 2x2 windows, stride 2
+POOL_CASES = [
+    ("pool1", (100, 3, 32, 32)),
+    ("pool2", (64, 32, 32, 32)),
+]
+POOL_PARAM = {"pool_height": 2, "pool_width": 2, "stride": 2}
+CONV_TARGET = {"float64": 1.0, "float32": 2.5}  # fast/torch, forward+backward
+POOL_TARGET = {"fwd": 1.0, "bwd": 3.0}  # fast/torch
+NAIVE_TARGET = 300.0  # naive/fast on conv1, forward+backward
+
+
+def time_interleaved(fns, repeats):
+    """Median milliseconds of each callable in `fns` (a dict), taking turns each repeat."""
+    for fn in fns.values():
+        fn()  # warm up: first-call allocations, lazy init
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
+
+
+def time_naive(forward, backward, args, dout, param, n_images, n_total):
+    """Forward and backward ms of a naive layer on n_images images, scaled to n_total."""
+    sub = [a[:n_images] for a in args[:1]] + list(args[1:])
+    start = time.perf_counter()
+    _, cache = forward(*sub, param)
+    mid = time.perf_counter()
+    backward(dout[:n_images], cache)
+    end = time.perf_counter()
+    scale = 1e3 * n_total / n_images
+    return (mid - start) * scale, (end - mid) * scale
+
+
+def bench_conv(name, x_shape, w_shape, stride, pad, dtype, repeats, naive_images):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = (rng.standard_normal(w_shape) * 0.1).astype(dtype)
+    b = rng.standard_normal(w_shape[0]).astype(dtype)
+    conv_param = {"stride": stride, "pad": pad}
+    out, cache = conv_forward_fast(x, w, b, conv_param)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    tx, tw, tb = (torch.from_numpy(a).requires_grad_() for a in (x, w, b))
+    tout = tF.conv2d(tx, tw, tb, stride=stride, padding=pad)
+    tdout = torch.from_numpy(dout)
+    ms = time_interleaved({
+        "fast fwd": lambda: conv_forward_fast(x, w, b, conv_param),
+        "fast bwd": lambda: conv_backward_fast(dout, cache),
+        "torch fwd": lambda: tF.conv2d(tx, tw, tb, stride=stride, padding=pad),
+        "torch bwd": lambda: torch.autograd.grad(tout, (tx, tw, tb), tdout, retain_graph=True),
+    }, repeats)
+    if naive_images:
+        ms["naive fwd"], ms["naive bwd"] = time_naive(conv_forward_naive, conv_backward_naive, (x, w, b),
+                                                      dout, conv_param, naive_images, x_shape[0])
+    label = f"{name} x{x_shape} w{w_shape} s{stride} p{pad}"
+    return label, ms
+
+
+def bench_pool(name, x_shape, dtype, repeats, naive_images):
+    x = np.random.default_rng(0).standard_normal(x_shape).astype(dtype)
+    out, cache = max_pool_forward_fast(x, POOL_PARAM)
+    dout = np.random.default_rng(1).standard_normal(out.shape).astype(dtype)
+    tx = torch.from_numpy(x).requires_grad_()
+    tout = tF.max_pool2d(tx, 2, 2)
+    tdout = torch.from_numpy(dout)
+    ms = time_interleaved({
+        "fast fwd": lambda: max_pool_forward_fast(x, POOL_PARAM),
+        "fast bwd": lambda: max_pool_backward_fast(dout, cache),
+        "torch fwd": lambda: tF.max_pool2d(tx, 2, 2),
+        "torch bwd": lambda: torch.autograd.grad(tout, (tx,), tdout, retain_graph=True),
+    }, repeats)
+    if naive_images:
+        ms["naive fwd"], ms["naive bwd"] = time_naive(max_pool_forward_naive, max_pool_backward_naive, (x,),
+                                                      dout, POOL_PARAM, naive_images, x_shape[0])
+    return f"{name} x{x_shape} 2x2 s2", ms
+
+
+def rows_for(kind, label, dtype, ms, naive_images, n_total):
+    """Table rows (dicts) for one case: fwd, bwd and fwd+bwd, with targets checked."""
+    rows = []
+    for part, keys in (("fwd", ["fwd"]), ("bwd", ["bwd"]), ("fwd+bwd", ["fwd", "bwd"])):
+        fast = sum(ms[f"fast {k}"] for k in keys)
+        torch_ms = sum(ms[f"torch {k}"] for k in keys)
+        naive = sum(ms[f"naive {k}"] for k in keys) if "naive fwd" in ms else None
+        checks = []
+        if kind == "conv" and part == "fwd+bwd":
+            checks.append((f"fast/torch <= {CONV_TARGET[dtype]}", fast / torch_ms <= CONV_TARGET[dtype]))
+            if label.startswith("conv1") and dtype == "float64" and naive is not None:
+                checks.append((f"naive/fast >= {NAIVE_TARGET:.0f}", naive / fast >= NAIVE_TARGET))
+        if kind == "pool" and part in POOL_TARGET:
+            checks.append((f"fast/torch <= {POOL_TARGET[part]}", fast / torch_ms <= POOL_TARGET[part]))
+        rows.append({
+            "case": label, "dtype": dtype, "pass": part, "naive_ms": naive, "fast_ms": fast,
+            "torch_ms": torch_ms, "fast_over_torch": fast / torch_ms,
+            "naive_over_fast": None if naive is None else naive / fast,
+            "naive_images": naive_images if naive is not None else None, "n_images": n_total,
+            "targets": [{"target": t, "met": bool(ok)} for t, ok in checks],
+        })
+    return rows
+
+
+def print_table(rows):
+    head = (f"{'case':<44} {'dtype':<7} {'pass':<7} {'naive ms':>10} {'fast ms':>9} {'torch ms':>9} "
+            f"{'fast/torch':>10} {'naive/fast':>10}  target")
+    print(head)
+    print("-" * (len(head) + 30))
+    for r in rows:
+        naive = "-" if r["naive_ms"] is None else f"{r['naive_ms']:.0f}*"
+        speedup = "-" if r["naive_over_fast"] is None else f"{r['naive_over_fast']:.0f}x"
+        target = "; ".join(f"{t['target']}: {'PASS' if t['met'] else 'MISS'}" for t in r["targets"])
+        print(f"{r['case']:<44} {r['dtype']:<7} {r['pass']:<7} {naive:>10} {r['fast_ms']:>9.2f} "
+              f"{r['torch_ms']:>9.2f} {r['fast_over_torch']:>10.2f} {speedup:>10}  {target}")
+
+
+def describe_threads(threads):
+    """Lines describing the BLAS and torch threading actually in use."""
+    lines = [f"threads: {threads} for numpy's BLAS (threadpoolctl) and torch "
+             f"(torch.get_num_threads() = {torch.get_num_threads()}); {os.cpu_count()} CPUs",
+             f"numpy {np.__version__}, torch {torch.__version__}, python {platform.python_version()}, "
+             f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}"]
+    for lib in threadpool_info():
+        lines.append("  {user_api}: internal_api={internal_api} version={version} "
+                     "architecture={arch} num_threads={num_threads} ({prefix})".format(
+                         arch=lib.get("architecture", lib.get("coretype", "?")), **{
+                             k: lib.get(k, "?") for k in ("user_api", "internal_api", "version",
+                                                          "num_threads", "prefix")}))
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="3 repeats, naive only on conv1 float64 (for make demo)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per measurement (default 9, quick 3)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for BLAS and torch (default: what numpy's BLAS uses now)")
+    parser.add_argument("--naive-images", type=int, default=2,
+                        help="images the naive layers are timed on (then scaled to the batch)")
+    parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = parser.parse_args(argv)
+    repeats = args.repeats or (3 if args.quick else 9)
+    if repeats < 1 or args.naive_images < 1:
+        parser.error("--repeats and --naive-images must be at least 1")
+    blas = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    threads = args.threads or (blas[0]["num_threads"] if blas else os.cpu_count())
+    torch.set_num_threads(threads)
+    rows = []
+    with threadpool_limits(limits=threads, user_api="blas"):
+        for line in describe_threads(threads):
+            print(line)
+        print(f"median of {repeats} repeats; * = naive timed on {args.naive_images} image(s), "
+              f"scaled to the full batch\n")
+        for dtype in ("float64", "float32"):
+            for name, x_shape, w_shape, stride, pad in CONV_CASES:
+                naive = args.naive_images if (not args.quick or (name == "conv1" and dtype == "float64")) else 0
+                label, ms = bench_conv(name, x_shape, w_shape, stride, pad, np.dtype(dtype), repeats, naive)
+                rows += rows_for("conv", label, dtype, ms, naive, x_shape[0])
+            for name, x_shape in POOL_CASES:
+                naive = 0 if args.quick else args.naive_images
+                label, ms = bench_pool(name, x_shape, np.dtype(dtype), repeats, naive)
+                rows += rows_for("pool", label, dtype, ms, naive, x_shape[0])
+    print_table(rows)
+    checks = [t["met"] for r in rows for t in r["targets"]]
+    print(f"\ntargets met: {sum(checks)} of {len(checks)} (timings on a shared machine are noisy; "
+          f"run again before trusting a single MISS)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"threads": threads, "repeats": repeats, "rows": rows}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
