@@ -1,7 +1,9 @@
 """cs_layers.data: CIFAR-10 download/verify/extract/load (offline, on a tiny
 archive in the true format), the digits default, get_data and the demo images."""
 import errno
+import functools
 import hashlib
+import http.client
 import io
 import os
 import pickle
@@ -10,6 +12,8 @@ import struct
 import subprocess
 import sys
 import tarfile
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +134,33 @@ def test_download_verifies_extracts_and_loads(tiny):
     np.testing.assert_array_equal(X_train[0, 0, 1], [raw[1], raw[1024 + 1], raw[2048 + 1]])
     assert D.cifar10_class_names(root) == LABEL_NAMES
     assert D.is_verified(tiny["dest"], tiny["md5"])
+
+
+@pytest.fixture
+def http_dir(tiny):
+    """Serve the archive's directory over HTTP on localhost; yields the base URL."""
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+    handler = functools.partial(Quiet, directory=str(tiny["src"].parent))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_over_http_streams_with_progress(tiny, http_dir, capsys):
+    D.download_cifar10(tiny["dest"], url=f"{http_dir}/{D.CIFAR10_ARCHIVE}", md5=tiny["md5"])
+    assert D.is_verified(tiny["dest"], tiny["md5"])
+    assert D.CIFAR10_ARCHIVE in capsys.readouterr().err  # the tqdm bar
+
+
+def test_http_404_says_how_to_fetch_by_hand(tiny, http_dir):
+    with pytest.raises(D.DataError, match="HTTP 404.*by hand"):
+        D.download_cifar10(tiny["dest"], url=f"{http_dir}/missing.tar.gz", md5=tiny["md5"], progress=False)
+    assert leftovers(tiny["dest"]) == []
 
 
 def test_second_call_uses_the_cache_and_env_url_is_honoured(tiny, monkeypatch, capsys):
@@ -345,6 +376,27 @@ def test_get_data_auto_uses_verified_cifar(tiny, monkeypatch, capsys):
     d = D.get_data("auto", num_training=15, num_validation=5, num_test=4)
     assert d["name"] == "cifar10" and len(d["X_val"]) == 5
     assert capsys.readouterr().out.startswith("Using CIFAR-10")
+
+
+def test_hand_extracted_directory_is_checked_against_the_published_md5s(tmp_path, monkeypatch, capsys):
+    write_batches(tmp_path / "cifar-10-batches-py", make_batches())  # no marker, tiny files
+    assert not D.is_verified(tmp_path)
+    monkeypatch.setenv("CS_LAYERS_DATA", str(tmp_path))
+    assert D.get_data()["name"] == "digits"
+    assert "incomplete or not verified" in capsys.readouterr().out
+    published = {f: D.md5sum(tmp_path / "cifar-10-batches-py" / f) for f in D.CIFAR10_FILE_MD5}
+    monkeypatch.setattr(D, "CIFAR10_FILE_MD5", published)  # pretend they are the real files
+    assert D.is_verified(tmp_path)
+
+
+def test_download_that_breaks_off_is_reported_and_cleaned(tiny, monkeypatch):
+    def broken(response, f, bar, chunk_size=1 << 20):
+        f.write(response.read(100))
+        raise http.client.IncompleteRead(b"partial", 1000)
+    monkeypatch.setattr(D, "_copy_stream", broken)
+    with pytest.raises(D.DataError, match="broke off"):
+        D.download_cifar10(tiny["dest"], url=tiny["url"], md5=tiny["md5"], progress=False)
+    assert leftovers(tiny["dest"]) == []
 
 
 def test_get_data_errors_say_what_to_do(tmp_path, monkeypatch):
