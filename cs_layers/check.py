@@ -123,6 +123,35 @@ def summarise(report, tasks=None):
     return out
 
 
+def run_pytest(tasks=(), root=None, extra_args=()):
+    """Run the public tests in a fresh process; return (report, pytest output).
+
+    The report is the plugin's dict: per test its nodeid, task markers, outcome
+    and exception, plus collection errors, the registered task ids and the path
+    of the cs_layers package the tests imported (so callers can verify it).
+    """
+    root = Path(root) if root else package_root()
+    tests_dir = root / "tests" / "public"
+    if not tests_dir.is_dir():
+        raise FileNotFoundError(f"no public tests at {tests_dir}; run the check from the assignment "
+                                f"folder that holds cs_layers/ and tests/public/.")
+    with tempfile.TemporaryDirectory(prefix="cs_layers_check_") as tmp:
+        report_path = Path(tmp) / "report.json"
+        env = dict(os.environ, **{REPORT_ENV: str(report_path)})
+        env["PYTHONPATH"] = os.pathsep.join([str(root)] + [p for p in [env.get("PYTHONPATH")] if p])
+        cmd = [sys.executable, "-m", "pytest", str(tests_dir), "-p", "cs_layers.check",
+               "-p", "no:cacheprovider", "-q", "--tb=short", "-rN", *extra_args]
+        if tasks:
+            cmd += ["-m", " or ".join(tasks)]
+        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+        output = proc.stdout + proc.stderr
+        if not report_path.is_file():
+            raise RuntimeError(f"pytest could not run the public tests (exit {proc.returncode}); "
+                               f"its output ends with:\n{output[-3000:]}\n"
+                               f"Fix the error it names (often a syntax error in cs_layers) and check again.")
+        return json.loads(report_path.read_text(encoding="utf-8")), output
+
+
 def run(*tasks, verbose=False, quiet=False, root=None):
     """Run the public tests of `tasks` (all when none given); print and return a CheckResult.
 
@@ -137,26 +166,7 @@ def run(*tasks, verbose=False, quiet=False, root=None):
     bad = [t for t in tasks if not isinstance(t, str) or not TASK_ID.fullmatch(t)]
     if bad:
         raise ValueError(f"{bad[0]!r} is not a task id; use ids like 'task2_3' (see docs/tasks.md).")
-    root = Path(root) if root else package_root()
-    tests_dir = root / "tests" / "public"
-    if not tests_dir.is_dir():
-        raise FileNotFoundError(f"no public tests at {tests_dir}; run the check from the assignment "
-                                f"folder that holds cs_layers/ and tests/public/.")
-    with tempfile.TemporaryDirectory(prefix="cs_layers_check_") as tmp:
-        report_path = Path(tmp) / "report.json"
-        env = dict(os.environ, **{REPORT_ENV: str(report_path)})
-        env["PYTHONPATH"] = os.pathsep.join([str(root)] + [p for p in [env.get("PYTHONPATH")] if p])
-        cmd = [sys.executable, "-m", "pytest", str(tests_dir), "-p", "cs_layers.check",
-               "-p", "no:cacheprovider", "-q", "--tb=short", "-rN"]
-        if tasks:
-            cmd += ["-m", " or ".join(tasks)]
-        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
-        output = proc.stdout + proc.stderr
-        if not report_path.is_file():
-            raise RuntimeError(f"pytest could not run the public tests (exit {proc.returncode}); "
-                               f"its output ends with:\n{output[-3000:]}\n"
-                               f"Fix the error it names (often a syntax error in cs_layers) and check again.")
-        report = json.loads(report_path.read_text(encoding="utf-8"))
+    report, output = run_pytest(tasks, root)
     statuses = summarise(report, tasks)
     code = 0 if statuses and all(s.ok for s in statuses.values()) else 1
     if any(s.detail.startswith("unknown task id") for s in statuses.values()):

@@ -112,9 +112,11 @@ def _join(lines, text):
     return out + "\n" if text.endswith("\n") else out
 
 
-def strip_solutions(text, path="<text>"):
-    """Return (stubbed_text, regions): every region replaced by its stub line."""
+def strip_solutions(text, path="<text>", tasks=None):
+    """Return (stubbed_text, regions): every region (or those of `tasks` only) replaced by its stub."""
     regions = parse_regions(text, path)
+    if tasks is not None:
+        regions = [r for r in regions if r.task in tasks]
     lines = text.splitlines()
     out, pos = [], 0
     for r in regions:

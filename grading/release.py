@@ -1,0 +1,177 @@
+"""Build the student release: `python -m grading release OUTDIR [--force]`.
+
+Steps, all into a temporary folder next to OUTDIR that is renamed at the end
+(so a failed build leaves nothing half-written):
+1. `cs_layers/*.py` with every solution region replaced by its stub;
+2. the release notebooks from nbgrader's `generate_assignment` (run in a
+   temporary course folder with the course's nbgrader_config.py), plus
+   `assignments/convnets/.release_manifest.json` listing their nbgrader cells,
+   which `python -m cs_layers.submit` uses to notice deleted cells;
+3. the public tests, project files, embedded datasets, the task list, and
+   docs/student_README.md as README.md;
+4. the leak check over every file (grading/leakcheck.py). Any leak fails the build.
+"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from grading import leakcheck, markers
+
+ASSIGNMENT = "convnets"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = f"assignments/{ASSIGNMENT}/.release_manifest.json"
+# (source, destination) copied as they are; every one must exist.
+PLAIN_FILES = [
+    ("pyproject.toml", "pyproject.toml"),
+    ("requirements.txt", "requirements.txt"),
+    ("setup_gpu.sh", "setup_gpu.sh"),
+    ("docs/tasks.md", "docs/tasks.md"),
+    ("docs/student_README.md", "README.md"),
+]
+OPTIONAL_FILES = [("tests/conftest.py", "tests/conftest.py"), (".gitignore", ".gitignore")]
+# Skipped wherever they appear in copied folders (and caught by the leak check if they slip through).
+SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".ipynb_checkpoints", ".pytest_cache",
+                              ".hypothesis", "cifar-10-batches-py", "*.tar.gz", "*.part", "*.tmp")
+
+
+class ReleaseError(RuntimeError):
+    """The release cannot be built; the message says what to fix."""
+
+
+def _stub_package(src, dst):
+    dst.mkdir(parents=True)
+    count = 0
+    for f in sorted(src.iterdir()):
+        if f.is_dir() or f.suffix in (".pyc", ".pyo"):
+            continue
+        if f.suffix == ".py":
+            text, regions = markers.strip_solutions(f.read_text(encoding="utf-8"), f"cs_layers/{f.name}")
+            (dst / f.name).write_text(text, encoding="utf-8")
+            count += len(regions)
+        else:
+            shutil.copy2(f, dst / f.name)
+    return count
+
+
+def _nbgrader(course, *args):
+    cmd = [sys.executable, "-m", "nbgrader", *args, "--CourseDirectory.root=" + str(course)]
+    # nbgrader runs `alembic` from PATH: put this interpreter's bin folder first (venv not activated).
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise ReleaseError(f"nbgrader {' '.join(args)} failed (exit {proc.returncode}):\n"
+                           f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}\nFix what the log names (usually a source notebook cell).")
+    return proc
+
+
+def generate_notebooks(source_root, dst):
+    """Release notebooks of assignments/convnets via nbgrader generate_assignment; returns their names."""
+    notebooks = sorted((source_root / "assignments" / ASSIGNMENT).glob("*.ipynb"))
+    if not notebooks:
+        raise ReleaseError(f"no source notebooks in {source_root}/assignments/{ASSIGNMENT}; "
+                           f"add the nbgrader source notebooks before building a release.")
+    config = source_root / "nbgrader_config.py"
+    if not config.is_file():
+        raise ReleaseError(f"{config} is missing; the build needs the course's nbgrader configuration.")
+    with tempfile.TemporaryDirectory(prefix="nbgrader-course-") as tmp:
+        course = Path(tmp)
+        shutil.copy2(config, course / "nbgrader_config.py")
+        (course / "assignments" / ASSIGNMENT).mkdir(parents=True)
+        for nb in notebooks:
+            shutil.copy2(nb, course / "assignments" / ASSIGNMENT / nb.name)
+        _nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+        made = course / "release" / ASSIGNMENT
+        dst.mkdir(parents=True, exist_ok=True)
+        for nb in notebooks:
+            if not (made / nb.name).is_file():
+                raise ReleaseError(f"nbgrader did not produce {nb.name}; see its log above.")
+            shutil.copy2(made / nb.name, dst / nb.name)
+    return [nb.name for nb in notebooks]
+
+
+def cell_manifest(nb_path):
+    """The nbgrader cells of a release notebook: grade_id -> flags (+ checksum of read-only cells)."""
+    cells = {}
+    for cell in json.loads(Path(nb_path).read_text(encoding="utf-8"))["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if "grade_id" not in meta:
+            continue
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        entry = {k: bool(meta.get(k, False)) for k in ("grade", "locked", "solution")}
+        if not entry["solution"] and (entry["grade"] or entry["locked"]):
+            entry["sha256"] = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        cells[meta["grade_id"]] = entry
+    return cells
+
+
+def _copy(src, dst):
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dst, ignore=SKIP)
+    else:
+        shutil.copy2(src, dst)
+
+
+def build(outdir, source_root=REPO_ROOT, force=False, log=print):
+    """Build the release into `outdir`; returns the number of solution regions stubbed."""
+    source_root, outdir = Path(source_root).resolve(), Path(outdir).resolve()
+    if outdir.exists() and not outdir.is_dir():
+        raise ReleaseError(f"{outdir} exists and is not a folder; choose another OUTDIR.")
+    if outdir.is_dir() and any(outdir.iterdir()) and not force:
+        raise ReleaseError(f"{outdir} is not empty; choose an empty OUTDIR or pass --force to replace it.")
+    if source_root == outdir or source_root in outdir.parents:
+        log(f"note: building inside the source tree ({outdir}); it is git-ignored only if listed in .gitignore")
+    missing = [s for s, _ in PLAIN_FILES if not (source_root / s).is_file()]
+    missing += [d for d in ("cs_layers", "tests/public", "datasets") if not (source_root / d).is_dir()]
+    if missing:
+        raise ReleaseError(f"the source tree {source_root} lacks {', '.join(missing)}; "
+                           f"add them (or run from the instructor repository) and build again.")
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.building-", dir=outdir.parent))
+    try:
+        n = _stub_package(source_root / "cs_layers", tmp / "cs_layers")
+        log(f"cs_layers: {n} solution regions replaced by stubs")
+        nb_dir = tmp / "assignments" / ASSIGNMENT
+        names = generate_notebooks(source_root, nb_dir)
+        manifest = {name: cell_manifest(nb_dir / name) for name in names}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        log(f"notebooks: {', '.join(names)} generated by nbgrader")
+        _copy(source_root / "tests" / "public", tmp / "tests" / "public")
+        _copy(source_root / "datasets", tmp / "datasets")
+        for s, d in PLAIN_FILES + [f for f in OPTIONAL_FILES if (source_root / f[0]).is_file()]:
+            _copy(source_root / s, tmp / d)
+        n_secrets = leakcheck.check_release(tmp, source_root, label=f"for {outdir}")
+        log(f"leak check: {n_secrets} solution lines searched for in every file; none found")
+        if outdir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old-", dir=outdir.parent))
+            os.replace(outdir, old / "tree")
+            shutil.rmtree(old)
+        os.chmod(tmp, 0o755)   # mkdtemp makes it private; a release is an ordinary folder
+        os.replace(tmp, outdir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log(f"release written to {outdir}")
+    return n
+
+
+def main(argv=None):
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m grading release",
+                                     description="Build the student release (stubs, release notebooks, "
+                                                 "public tests) and leak-check it.")
+    parser.add_argument("outdir", help="folder to create; must be empty unless --force")
+    parser.add_argument("--force", action="store_true", help="replace a non-empty OUTDIR")
+    parser.add_argument("--source", default=str(REPO_ROOT), help="instructor tree (default: this repository)")
+    args = parser.parse_args(argv)
+    try:
+        build(args.outdir, args.source, force=args.force)
+    except (ReleaseError, markers.MarkerError, leakcheck.LeakError) as e:
+        print(f"release build FAILED: {e}", file=sys.stderr)
+        return 1
+    return 0
