@@ -185,13 +185,17 @@ def _bwrap_command(argv, workdir: Path, env, limits: Limits, ro_paths, uid) -> l
            "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
     if not _is_root():
         cmd.append("--unshare-user")
+    extra = [str(p) for p in ro_paths] + [f for f in _EXTRA_RO_FILES if os.path.exists(f)]
+    parents = sorted({str(a) for p in extra + [str(workdir)] for a in Path(p).parents} - {"/"})
+    for d in parents:  # bwrap would create them 0700 as root: the sandbox uid must traverse them
+        cmd += ["--perms", "0755", "--dir", d]
     for p in _system_ro_paths():
         if os.path.islink(p):
             cmd += ["--symlink", os.readlink(p), p]
         else:
             cmd += ["--ro-bind", p, p]
-    for p in list(ro_paths) + [f for f in _EXTRA_RO_FILES if os.path.exists(f)]:
-        cmd += ["--ro-bind", str(p), str(p)]
+    for p in extra:
+        cmd += ["--ro-bind", p, p]
     cmd += ["--bind", str(workdir), str(workdir), "--dev", "/dev", "--proc", "/proc",
             "--remount-ro", "/", "--clearenv", "--chdir", str(workdir), "--"]
     return cmd + _inner_command(argv, workdir, env, limits, uid)
