@@ -134,6 +134,14 @@ def _all_failed(status: str, message: str, tasks=None) -> list[TaskResult]:
     return [TaskResult(t, 0.0, float(points[t]), status, message) for t in tasks]
 
 
+def _notebook_grader():
+    """grading.notebooks when it is installed, else None."""
+    if importlib.util.find_spec("grading.notebooks") is None:
+        return None
+    from grading import notebooks
+    return notebooks
+
+
 def notebook_results(staging: Path, intake: Intake, student_id: str, *, workdir: Path,
                      limits=None) -> list[TaskResult]:
     """THE call site for notebook grading (nbgrader, sandboxed): results for notebook tasks.
@@ -142,8 +150,8 @@ def notebook_results(staging: Path, intake: Intake, student_id: str, *, workdir:
     workdir=..., limits=...)` is called. Until then no notebook grade is invented: only a
     notebook that is absent from the submission is reported ("missing", 0 of 0 points).
     """
-    if importlib.util.find_spec("grading.notebooks") is not None:
-        from grading import notebooks
+    notebooks = _notebook_grader()
+    if notebooks is not None:
         return notebooks.grade_notebooks(staging, student_id, workdir=workdir, limits=limits)
     return [TaskResult(f"nb:{Path(nb).stem}", 0.0, 0.0, "missing",
                        f"{nb} is not in the submission; add it and submit again")
