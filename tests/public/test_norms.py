@@ -36,13 +36,13 @@ def spatial_cases(draw, max_groups=3):
 @pytest.mark.task2_10
 def test_batchnorm_hand_computed():
     x = np.array([[1.0, 10.0], [3.0, 10.0]])  # column 0: mean 2, var 1; column 1: mean 10, var 0
-    bn_param = {"mode": "train", "eps": 1e-12, "momentum": 0.5,
+    bn_param = {"mode": "train", "eps": 1e-12, "momentum": 0.75,
                 "running_mean": np.array([0.0, 2.0]), "running_var": np.array([1.0, 1.0])}
     out, _ = batchnorm_forward(x, np.array([2.0, 1.0]), np.array([0.5, 0.0]), bn_param)
     check_close(out, np.array([[-1.5, 0.0], [2.5, 0.0]]), 1e-9, "batchnorm out", BN_HINT)
-    check_close(bn_param["running_mean"], np.array([1.0, 6.0]), 1e-12, "running_mean",
+    check_close(bn_param["running_mean"], np.array([0.5, 4.0]), 1e-12, "running_mean",
                 "running = momentum * running + (1 - momentum) * batch statistic")
-    check_close(bn_param["running_var"], np.array([1.0, 0.5]), 1e-12, "running_var",
+    check_close(bn_param["running_var"], np.array([1.0, 0.75]), 1e-12, "running_var",
                 "running = momentum * running + (1 - momentum) * batch variance (biased)")
 
 
