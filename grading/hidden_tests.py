@@ -495,7 +495,11 @@ def _prepare_workdir(workdir: Path, student_dir: Path, suite: Suite) -> set[str]
         for name, value in case.inputs.items():
             np.save(inputs / f"{name}.npy", value, allow_pickle=False)
     shutil.copyfile(worker.__file__, workdir / "worker.py")
-    (workdir / "outputs").mkdir()
+    # Root-owned, world-writable, sticky: the sandbox user can add files but cannot remove,
+    # rename or swap the folders (or the files of an earlier run) for links.
+    (workdir / "outputs" / "status").mkdir(parents=True)
+    for d in (workdir / "outputs", workdir / "outputs" / "status"):
+        os.chmod(d, 0o1777)
     for p in (workdir / "worker.py", *inputs.iterdir()):
         os.chmod(p, 0o444)
     for d in (inputs, workdir / "pkg", workdir / "pkg" / "cs_layers"):
@@ -512,7 +516,7 @@ def _run_worker(workdir: Path, cases: list[Case], limits: Limits, case_wall_s: f
     os.chmod(plan_path, 0o444)
     argv = [sys.executable, "-I", "-S", "-B", str(workdir / "worker.py"), str(workdir)]
     status_dir = workdir / "outputs" / "status"
-    return run_sandboxed(argv, workdir=workdir, limits=limits, writable=("outputs",),
+    return run_sandboxed(argv, workdir=workdir, limits=limits, writable=(),
                          watchdog=_watchdog(status_dir, case_wall_s))
 
 
@@ -578,6 +582,7 @@ def grade_module(student_dir: Path, suite: Suite, *, workdir: Path, limits: Limi
                 verdicts[c.id] = ("error", "not run: the worker crashed too many times")
             break
         run = _run_worker(workdir, pending, limits, case_wall_s)
+        _refuse_links(out_dir, status_dir)
         for c in pending:
             st = _read_json(status_dir / f"{c.id}.json")
             if st is not None:
@@ -595,7 +600,7 @@ def grade_module(student_dir: Path, suite: Suite, *, workdir: Path, limits: Limi
             mod = item[len("import-"):]
             for c in pending:
                 if mod in worker.case_modules(c.plan()):
-                    verdicts[c.id] = (kind, f"importing cs_layers/{mod}.py {why}")
+                    verdicts[c.id] = (kind, f"importing cs_layers/{mod}.py: {why}")
         elif item is not None:
             failed = next((c for c in pending if c.id == item), None)
             if failed is not None:
@@ -614,9 +619,17 @@ def grade_module(student_dir: Path, suite: Suite, *, workdir: Path, limits: Limi
     return [_task_result(task, suite, verdicts) for task in suite.tasks()]
 
 
+def _refuse_links(out_dir: Path, status_dir: Path) -> None:
+    """The sandbox user owns outputs/: a status 'folder' that is a link is removed, not followed."""
+    for d in (status_dir,):
+        if d.is_symlink() or (d.exists() and not d.is_dir()):
+            os.unlink(d)
+    assert not out_dir.is_symlink(), "outputs/ sits in a root-owned folder and cannot be a link"
+
+
 def _clear_status(status_dir: Path) -> None:
     for name in os.listdir(status_dir) if status_dir.is_dir() else []:
-        if name.endswith(".start"):
+        if name.endswith(".start") or name.startswith("import-"):  # rewritten by the next run
             try:
                 os.unlink(status_dir / name)
             except OSError:

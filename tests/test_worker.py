@@ -308,3 +308,20 @@ def test_inputs_and_plan_are_read_only_to_student_code(tmp_path, suite):
     """})
     assert (tmp_path / "work" / "outputs" / "tamper.txt").read_text() == "[]"
     assert_passed(res, *TASKS)
+
+
+def test_status_folder_link_is_not_followed(tmp_path, suite):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.start").write_text("grader files must survive")
+    os.chmod(tmp_path, 0o755)
+    res = grade(tmp_path, suite, patches={"layers.py": f"""
+        def relu_forward(x):
+            import os, shutil
+            shutil.rmtree("outputs/status")
+            os.symlink({str(victim)!r}, "outputs/status")
+            os._exit(1)
+    """})
+    assert (victim / "keep.start").exists()
+    assert res["task2_1"].status == "error"
+    assert_passed(res, "task2_2", "task2_4", "task2_5")
