@@ -1,0 +1,453 @@
+"""Autograde a submission's notebooks with nbgrader, inside the sandbox.
+
+Trust level, said plainly: nbgrader's grade cells run in the STUDENT'S kernel, next to
+the student's own code, so a determined student can make them pass (or edit the private
+gradebook the sandboxed nbgrader writes). The notebook scores are therefore advisory; the
+tamper-proof verdict on the module is the hidden tests (grading/hidden_tests.py), and
+task2_9 is graded from the checkpoint by hidden_tests.grade_model. What this module does
+guarantee: the kernel runs in the sandbox (it sees no instructor tree, hidden tests,
+gradebook or other submission), a crash or timeout is never exported as a plain zero, and
+edited or deleted grade/locked cells are caught before anything runs.
+
+Per student and notebook (grade_notebooks):
+1. read the .ipynb as data (nbformat), reject it if it does not parse or if a grade or
+   locked cell of the release is missing, duplicated or edited (nbgrader's checksums);
+2. build a private course folder in the work folder:
+       nbgrader_config.py          the course's config (exclude_overwriting included)
+       gradebook.db                a copy of the template's: assignment + cells, no student
+       assignments/convnets/       given cs_layers files + embedded datasets (no solutions)
+       submitted/<sid>/convnets/   the notebook, the student's cs_layers/*.py, the model
+3. run `python -I -m nbgrader autograde convnets --student <sid> --notebook <nb>` with
+   run_sandboxed (CS_LAYERS_FAST=1, kernel over ipc sockets: the network namespace has
+   no usable loopback);
+4. copy the private gradebook out and read the scores back with nbgrader's Gradebook API
+   as untrusted data: types checked, points taken from the trusted template, scores
+   clamped to [0, points];
+5. record them in the course gradebook (grading/gradebook.py) when `course_out` is given.
+
+The template (nbgrader generate_assignment over the source notebooks, run once in the
+grader process; its gradebook holds the release cells, without solutions) is cached in
+`course_out/.nbgrader_template/<hash>/`, built under a lock so parallel jobs share it.
+
+Result names (TaskResult.task):
+    nb:<task>          the autograded grade cells of <task> (e.g. nb:task2_4 = task2_4_forward
+                       + task2_4_backward); passed when every cell got its points
+    nb:<task>:manual   the manually graded answers of <task> (task2_12, task3_5), status
+                       "pending" and 0 of 0 points until graded in nbgrader's formgrader
+task2_9's notebook cell is not reported here (its grade comes from the checkpoint), but it
+is recorded in the gradebook like every other cell.
+"""
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grading import markers
+from grading.results import STATUSES, TaskResult
+from grading.sandbox import Limits, run_sandboxed
+
+log = logging.getLogger(__name__)
+
+ASSIGNMENT = "convnets"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ("ConvolutionalNetworks", "PyTorch")  # assignments/convnets/<name>.ipynb
+MODEL_FILE = "convnet_model.npz"
+MODEL_GRADED = frozenset({"task2_9"})  # graded from the checkpoint by hidden_tests.grade_model
+TASK_OF = re.compile(r"^(task\d+_\d+)")
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+# One notebook run, CS_LAYERS_FAST=1. Measured on the 2-core dev machine (busy): about
+# 30 s CPU for ConvolutionalNetworks, 20 s for PyTorch, 60-110 s wall under load.
+NOTEBOOK_LIMITS = Limits(
+    cpu_s=300,        # per process (nbgrader, the kernel)
+    wall_s=420.0,     # the whole nbgrader run, kernel start included
+    memory_mb=8192,   # RLIMIT_AS: importing torch maps a few GiB of address space
+    nproc=128,        # kernel + zmq + torch threads of the sandbox uid
+    fsize_mb=64,
+    output_kb=16,
+)
+CELL_TIMEOUT_S = 240  # nbgrader Execute.timeout: one cell (training cells are the longest)
+MAX_DB_BYTES = 16 << 20  # a private gradebook larger than this is refused as tampered
+
+
+@functools.lru_cache(maxsize=1)
+def _pending() -> str:
+    if "pending" in STATUSES:
+        return "pending"
+    log.warning("grading.results.STATUSES has no 'pending'; manual questions are reported "
+                "as 'missing' until it is added")
+    return "missing"
+
+
+# ---------------------------------------------------------------- the template (grader side)
+
+@dataclass(frozen=True)
+class Cell:
+    """One nbgrader cell of the release notebook (trusted: from the instructor's source)."""
+    grade_id: str
+    points: float
+    grade: bool
+    solution: bool
+    locked: bool
+    checksum: str
+
+    @property
+    def manual(self) -> bool:  # an answer the instructor grades by hand
+        return self.grade and self.solution
+
+    @property
+    def checked(self) -> bool:  # the student may not change it
+        return self.locked or (self.grade and not self.solution)
+
+
+@dataclass(frozen=True)
+class Template:
+    root: Path  # holds gradebook.db, nbgrader_config.py, assignments/convnets/ (no solutions)
+    cells: dict  # notebook name -> {grade_id: Cell}, in notebook order
+    course_id: str  # CourseDirectory.course_id of the course config
+
+    @property
+    def db(self) -> Path:
+        return self.root / "gradebook.db"
+
+
+def _nbgrader_env() -> dict[str, str]:
+    # nbgrader may run `alembic` from PATH: this interpreter's bin folder first.
+    return dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent),
+                                                  os.environ.get("PATH", "")]))
+
+
+def _given_modules(source_root: Path) -> list[Path]:
+    """cs_layers/*.py without solution regions (shapes.py, data.py, ...): safe to ship."""
+    given = []
+    for f in sorted((source_root / "cs_layers").glob("*.py")):
+        if not markers.parse_regions(f.read_text(encoding="utf-8"), str(f)):
+            given.append(f)
+    return given
+
+
+def _embedded_data(source_root: Path) -> list[Path]:
+    """The embedded dataset files (never a CIFAR-10 download: it is large and not needed)."""
+    root = source_root / "datasets"
+    return [p for p in sorted(root.rglob("*")) if p.is_file()
+            and "cifar-10" not in str(p.relative_to(root)) and p.suffix not in (".gz", ".part", ".tmp")]
+
+
+def _template_key(source_root: Path) -> str:
+    h = hashlib.sha256()
+    src = source_root / "assignments" / ASSIGNMENT
+    files = [source_root / "nbgrader_config.py", *sorted(src.glob("*.ipynb")),
+             *_given_modules(source_root), *_embedded_data(source_root)]
+    for f in files:
+        h.update(str(f.relative_to(source_root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:20]
+
+
+def _read_cells(nb_path: Path) -> dict:
+    import nbformat
+    from nbgrader import utils
+
+    cells = {}
+    for cell in nbformat.read(nb_path, as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if "grade_id" not in meta:
+            continue
+        cells[meta["grade_id"]] = Cell(
+            grade_id=meta["grade_id"], points=float(meta.get("points", 0) or 0),
+            grade=utils.is_grade(cell), solution=utils.is_solution(cell),
+            locked=utils.is_locked(cell), checksum=utils.compute_checksum(cell))
+    return cells
+
+
+def build_template(dest: Path, source_root: Path = REPO_ROOT) -> Template:
+    """Run nbgrader generate_assignment over the source notebooks into `dest` (grader side).
+
+    Keeps the gradebook (assignment, notebooks and release cells), the release notebooks'
+    cell table, the course config, the given cs_layers files and the embedded datasets.
+    The source notebooks (with solutions) are deleted once the release is generated.
+    """
+    dest.mkdir(parents=True)
+    shutil.copy2(source_root / "nbgrader_config.py", dest / "nbgrader_config.py")
+    src = dest / "assignments" / ASSIGNMENT
+    src.mkdir(parents=True)
+    for name in NOTEBOOKS:
+        shutil.copy2(source_root / "assignments" / ASSIGNMENT / f"{name}.ipynb", src)
+    cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", ASSIGNMENT, "--force",
+           f"--CourseDirectory.root={dest}"]
+    proc = subprocess.run(cmd, cwd=dest, capture_output=True, text=True, env=_nbgrader_env())
+    if proc.returncode != 0:
+        raise RuntimeError(f"nbgrader generate_assignment failed (exit {proc.returncode}):\n"
+                           f"{proc.stderr[-3000:]}\nFix the source notebook cell it names, "
+                           "then grade again.")
+    cells = {name: _read_cells(dest / "release" / ASSIGNMENT / f"{name}.ipynb") for name in NOTEBOOKS}
+    for name in NOTEBOOKS:
+        (src / f"{name}.ipynb").unlink()  # no solutions stay in the template
+    for f in _given_modules(source_root):
+        (src / "cs_layers").mkdir(exist_ok=True)
+        shutil.copy2(f, src / "cs_layers" / f.name)
+    for f in _embedded_data(source_root):
+        target = src / f.relative_to(source_root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, target)
+    course_id = _config_course_id(dest)
+    (dest / "cells.json").write_text(json.dumps(
+        {"course_id": course_id,
+         "cells": {nb: [c.__dict__ for c in cs.values()] for nb, cs in cells.items()}}, indent=1))
+    return Template(dest, cells, course_id)
+
+
+def _config_course_id(course: Path) -> str:
+    from traitlets.config.loader import PyFileConfigLoader
+
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    return str(cfg.CourseDirectory.get("course_id", "default_course"))
+
+
+def _load_template(root: Path) -> Template:
+    raw = json.loads((root / "cells.json").read_text())
+    cells = {nb: {c["grade_id"]: Cell(**c) for c in cs} for nb, cs in raw["cells"].items()}
+    return Template(root, cells, raw["course_id"])
+
+
+_TEMPLATES: dict[Path, Template] = {}
+
+
+def get_template(cache_dir: Path | None = None, source_root: Path = REPO_ROOT) -> Template:
+    """The template for the current source notebooks, built once and shared across processes."""
+    if cache_dir is None:
+        cache_dir = Path(tempfile.gettempdir()) / f"nbgrader-template-{os.getuid()}"
+    cache_dir = Path(cache_dir).resolve()
+    root = cache_dir / _template_key(source_root)
+    if root in _TEMPLATES:
+        return _TEMPLATES[root]
+    cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(cache_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a parallel job may be building it right now
+        if not (root / "cells.json").is_file():
+            tmp = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".build-"))
+            try:
+                build_template(tmp / "t", source_root)
+                (tmp / "t").rename(root)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    _TEMPLATES[root] = _load_template(root)
+    return _TEMPLATES[root]
+
+
+# ---------------------------------------------------------------- one notebook
+
+@dataclass
+class Outcome:
+    """What grading one notebook gave: a status for the whole run, and per-cell scores."""
+    notebook: str
+    status: str  # "ok", or a STATUSES name for the whole notebook
+    message: str = ""
+    scores: dict = field(default_factory=dict)  # grade_id -> points (None: awaits manual grading)
+    duration_s: float = 0.0
+    autograded: Path | None = None  # the autograded .ipynb (in the work folder), when produced
+
+
+def check_notebook(raw: bytes, cells: dict) -> str | None:
+    """Why this notebook is rejected (parse error, deleted/duplicated/edited cell), or None."""
+    import nbformat
+    from nbgrader import utils
+
+    try:
+        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        nbformat.validate(nb)
+    except Exception as err:  # any parse/validation problem
+        return (f"the notebook does not parse as Jupyter JSON ({type(err).__name__}); open it "
+                "in Jupyter, save it, and submit again (or start from a fresh release copy)")
+    seen: dict[str, object] = {}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        gid = meta.get("grade_id") if isinstance(meta, dict) else None
+        if gid in cells:
+            if gid in seen:
+                return (f"cell {gid} appears twice; delete the copy you made (keep the "
+                        "release's cell) and submit again")
+            seen[gid] = cell
+    for gid, spec in cells.items():
+        if not spec.checked:
+            continue
+        if gid not in seen:
+            return (f"grade/locked cell {gid} was deleted (or its nbgrader metadata removed); "
+                    "copy it back from the release notebook and submit again")
+        try:
+            same = utils.compute_checksum(seen[gid]) == spec.checksum
+        except Exception:
+            same = False
+        if not same:
+            return (f"grade/locked cell {gid} was edited; restore it exactly as in the release "
+                    "notebook (put your own code in the cells marked YOUR CODE HERE)")
+    return None
+
+
+def _stage_course(course: Path, template: Template, staging: Path, sid: str, nb: str) -> None:
+    shutil.copytree(template.root / "assignments", course / "assignments")
+    shutil.copy2(template.root / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copy2(template.db, course / "gradebook.db")
+    sub = course / "submitted" / sid / ASSIGNMENT
+    (sub / "cs_layers").mkdir(parents=True)
+    shutil.copy2(staging / "assignments" / ASSIGNMENT / f"{nb}.ipynb", sub / f"{nb}.ipynb")
+    for f in sorted((staging / "cs_layers").glob("*.py")):  # already whitelisted by unpack
+        shutil.copy2(f, sub / "cs_layers" / f.name)
+    model = staging / "assignments" / ASSIGNMENT / MODEL_FILE
+    if model.is_file():
+        shutil.copy2(model, sub / MODEL_FILE)
+    for d in (".tmp", ".mpl", ".ipython"):
+        (course / d).mkdir()
+
+
+def _run(course: Path, sid: str, nb: str, limits: Limits, fast: bool):
+    argv = [sys.executable, "-I", "-m", "nbgrader", "autograde", ASSIGNMENT,
+            f"--student={sid}", f"--notebook={nb}", f"--CourseDirectory.root={course}",
+            "--Autograde.create_student=True", f"--Execute.timeout={CELL_TIMEOUT_S}",
+            # the kernel talks over abstract unix sockets: no loopback in the network namespace
+            "--KernelManager.transport=ipc", f"--KernelManager.ip=@nbk-{secrets.token_hex(8)}"]
+    env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin:/usr/bin:/bin"]),
+           "TMPDIR": str(course / ".tmp"), "MPLCONFIGDIR": str(course / ".mpl"),
+           "IPYTHONDIR": str(course / ".ipython"), "CS_LAYERS_FAST": "1" if fast else "",
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    return run_sandboxed(argv, workdir=course, limits=limits, env=env)
+
+
+def _read_scores(course: Path, sid: str, nb: str, cells: dict, course_id: str) -> tuple[dict, str]:
+    """Per-cell scores from the private gradebook (untrusted); ({}, why) when unusable."""
+    from nbgrader.api import Gradebook
+
+    db = course / "gradebook.db"
+    if db.is_symlink() or not db.is_file() or db.stat().st_size > MAX_DB_BYTES:
+        return {}, "the private gradebook is missing, a link or too large"
+    with tempfile.TemporaryDirectory(prefix="nbscores-") as tmp:
+        copy = Path(tmp, "gradebook.db")
+        shutil.copyfile(db, copy)  # read a private copy: the sandbox can no longer touch it
+        scores = {}
+        try:
+            with Gradebook(f"sqlite:///{copy}", course_id=course_id) as gb:
+                for gid, spec in cells.items():
+                    if not spec.grade:
+                        continue
+                    g = gb.find_grade(gid, nb, ASSIGNMENT, sid)
+                    auto = g.auto_score
+                    if spec.manual:
+                        scores[gid] = None
+                    elif isinstance(auto, (int, float)) and not isinstance(auto, bool) \
+                            and math.isfinite(auto):
+                        scores[gid] = min(max(float(auto), 0.0), spec.points)
+                    else:  # never executed (e.g. the run stopped): no points
+                        scores[gid] = 0.0
+        except Exception as err:
+            return {}, f"the private gradebook could not be read ({type(err).__name__})"
+    return scores, ""
+
+
+def grade_notebook(staging: Path, sid: str, nb: str, template: Template, *, workdir: Path,
+                   limits: Limits = NOTEBOOK_LIMITS, fast: bool = True) -> Outcome:
+    """Autograde one notebook of one submission in the sandbox; never raises for bad input."""
+    path = staging / "assignments" / ASSIGNMENT / f"{nb}.ipynb"
+    cells = template.cells[nb]
+    if not path.is_file() or path.is_symlink():
+        return Outcome(nb, "missing", f"assignments/{ASSIGNMENT}/{nb}.ipynb is not in the "
+                                      "submission; add it and submit again")
+    why = check_notebook(path.read_bytes(), cells)
+    if why:
+        return Outcome(nb, "rejected", f"{nb}.ipynb rejected: {why}")
+    course = Path(workdir).resolve() / nb
+    _stage_course(course, template, staging, sid, nb)
+    res = _run(course, sid, nb, limits, fast)
+    if res.status != "ok":
+        what = {"timeout": f"ran past the time limit ({limits.wall_s:g} s wall, "
+                           f"{limits.cpu_s} s CPU); make the slow cell faster",
+                "memory": f"ran past the memory limit ({limits.memory_mb} MiB)",
+                "crash": f"nbgrader stopped with exit code {res.returncode} (a cell may have "
+                         "killed the kernel or the process)"}[res.status]
+        status = {"crash": "error"}.get(res.status, res.status)
+        return Outcome(nb, status, f"{nb}.ipynb {what}; it is re-run from the top when "
+                                   "graded, so run Kernel > Restart & Run All before submitting",
+                       duration_s=res.duration_s)
+    scores, why = _read_scores(course, sid, nb, cells, template.course_id)
+    if why:
+        return Outcome(nb, "error", f"{nb}.ipynb could not be scored: {why}; tell the instructor",
+                       duration_s=res.duration_s)
+    out = course / "autograded" / sid / ASSIGNMENT / f"{nb}.ipynb"
+    return Outcome(nb, "ok", "", scores, res.duration_s,
+                   out if out.is_file() and not out.is_symlink() else None)
+
+
+# ---------------------------------------------------------------- results per task
+
+def _task_results(outcome: Outcome, cells: dict) -> list[TaskResult]:
+    groups: dict[tuple[str, bool], list[Cell]] = {}
+    for spec in cells.values():
+        m = TASK_OF.match(spec.grade_id)
+        if spec.grade and m and m.group(1) not in MODEL_GRADED:
+            groups.setdefault((m.group(1), spec.manual), []).append(spec)
+    results = []
+    for (task, manual), specs in groups.items():
+        name = f"nb:{task}:manual" if manual else f"nb:{task}"
+        points = sum(s.points for s in specs)
+        ids = ", ".join(s.grade_id for s in specs)
+        if outcome.status != "ok":
+            results.append(TaskResult(name, 0.0, points, outcome.status, outcome.message))
+        elif manual:
+            results.append(TaskResult(name, 0.0, 0.0, _pending(),
+                                      f"awaiting manual grading ({ids}: {points:g} points, "
+                                      "graded by the instructor in nbgrader formgrader)"))
+        else:
+            got = sum(outcome.scores.get(s.grade_id, 0.0) for s in specs)
+            lost = [s.grade_id for s in specs
+                    if outcome.scores.get(s.grade_id, 0.0) < s.points - 1e-9]
+            msg = (f"all notebook checks passed ({ids})" if not lost else
+                   f"notebook checks failed: {', '.join(lost)}; open the autograded notebook "
+                   "cell to see its error, fix, and run the notebook top to bottom")
+            results.append(TaskResult(name, min(got, points), points,
+                                      "failed" if lost else "passed",
+                                      msg + " (advisory: checks run in your own kernel)"))
+    return results
+
+
+def grade_notebooks(staging: Path, student_id: str, *, workdir: Path, limits: Limits | None = None,
+                    course_out: Path | None = None, fast: bool = True) -> list[TaskResult]:
+    """Autograde the submission's notebooks; TaskResults named nb:<task> / nb:<task>:manual.
+
+    Inputs:
+    - staging: the unpacked submission (cs_layers/*.py, assignments/convnets/*.ipynb, model).
+    - student_id: the submission's id (letters, digits, '_', '-', '.').
+    - workdir: an empty folder for the private course folders (one per notebook).
+    - limits: sandbox limits of one notebook run (default NOTEBOOK_LIMITS).
+    - course_out: the autograde OUT folder: the template is cached there and the scores go
+      to OUT/gradebook.db (with the autograded notebooks under OUT/autograded/<id>/convnets/).
+    - fast: run the notebooks with CS_LAYERS_FAST=1 (the CI-length run; default).
+    """
+    if not STUDENT_ID.match(student_id):
+        raise ValueError(f"student id {student_id!r} is not a plain id; rename the submission")
+    template = get_template(Path(course_out) / ".nbgrader_template" if course_out else None)
+    limits = limits or NOTEBOOK_LIMITS
+    results, outcomes = [], []
+    for nb in NOTEBOOKS:
+        start = time.monotonic()
+        outcome = grade_notebook(Path(staging), student_id, nb, template, workdir=Path(workdir),
+                                 limits=limits, fast=fast)
+        log.info("notebook %s of %s: %s in %.1f s", nb, student_id, outcome.status,
+                 time.monotonic() - start)
+        outcomes.append(outcome)
+        results += _task_results(outcome, template.cells[nb])
+    if course_out is not None:
+        from grading import gradebook
+        gradebook.record(Path(course_out), template, student_id, outcomes)
+    return results
