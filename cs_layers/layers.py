@@ -25,7 +25,7 @@ def _check_dout(dout, shape, layer):
             f"{tuple(shape)}; pass the gradient of the output of this same forward call")
 
 
-# ---------------------------------------------------------------- task2_1: building blocks
+# ---------------------------------------------------------------- building blocks (task2_1)
 
 def affine_forward(x, w, b):
     """Affine (fully connected) layer forward pass.
@@ -145,7 +145,7 @@ def softmax_loss(x, y):
     return loss, dx
 
 
-# ---------------------------------------------------------------- task2_2, task2_3: convolution
+# ---------------------------------------------------------------- convolution (task2_2, task2_3)
 
 def conv_forward_naive(x, w, b, conv_param):
     """Convolution forward pass, with explicit loops.
@@ -228,7 +228,7 @@ def conv_backward_naive(dout, cache):
     return dx, dw, db
 
 
-# ---------------------------------------------------------------- task2_4: max pooling
+# ---------------------------------------------------------------- max pooling (task2_4)
 
 def max_pool_forward_naive(x, pool_param):
     """Max-pooling forward pass, with explicit loops.
@@ -297,7 +297,7 @@ def max_pool_backward_naive(dout, cache):
     return dx
 
 
-# ---------------------------------------------------------------- task2_10: batch normalisation
+# ---------------------------------------------------------------- batch normalisation (task2_10)
 
 def batchnorm_forward(x, gamma, beta, bn_param):
     """Batch normalisation forward pass.
@@ -438,7 +438,7 @@ def spatial_batchnorm_backward(dout, cache):
     return dx, dgamma, dbeta
 
 
-# ---------------------------------------------------------------- task2_11: group normalisation
+# ---------------------------------------------------------------- group normalisation (task2_11)
 
 def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     """Spatial group normalisation forward pass.
