@@ -143,22 +143,25 @@ def _notebook_grader():
 
 
 def notebook_results(staging: Path, intake: Intake, student_id: str, *, workdir: Path,
-                     limits=None) -> list[TaskResult]:
+                     limits=None, out: Path | None = None) -> list[TaskResult]:
     """THE call site for notebook grading (nbgrader, sandboxed): results for notebook tasks.
 
     When `grading/notebooks.py` exists, its `grade_notebooks(staging, student_id,
-    workdir=..., limits=...)` is called. Until then no notebook grade is invented: only a
-    notebook that is absent from the submission is reported ("missing", 0 of 0 points).
+    workdir=..., course_out=OUT)` is called: it uses its own NOTEBOOK_LIMITS (the module
+    limits are far too short for a notebook) and records into OUT/gradebook.db. Until then
+    no notebook grade is invented: only a notebook that is absent from the submission is
+    reported ("missing", 0 of 0 points).
     """
     notebooks = _notebook_grader()
     if notebooks is not None:
-        return notebooks.grade_notebooks(staging, student_id, workdir=workdir, limits=limits)
+        return notebooks.grade_notebooks(staging, student_id, workdir=workdir, course_out=out)
     return [TaskResult(f"nb:{Path(nb).stem}", 0.0, 0.0, "missing",
                        f"{nb} is not in the submission; add it and submit again")
             for nb in NOTEBOOKS if not intake.has(nb)]
 
 
-def grade_submission(sub: Submission, suite, *, limits=None) -> tuple[list[TaskResult], str]:
+def grade_submission(sub: Submission, suite, *, limits=None,
+                     out: Path | None = None) -> tuple[list[TaskResult], str]:
     """All results for one student, and a note for the feedback (intake problems)."""
     hidden_tests = _hidden_tests()
     with tempfile.TemporaryDirectory(prefix=f"grade-{sub.student_id}-") as tmp:
@@ -186,7 +189,7 @@ def grade_submission(sub: Submission, suite, *, limits=None) -> tuple[list[TaskR
         try:
             (tmp / "nbwork").mkdir()
             results += notebook_results(tmp / "staging", intake, sub.student_id,
-                                        workdir=tmp / "nbwork", limits=limits)
+                                        workdir=tmp / "nbwork", limits=limits, out=out)
         except Exception as err:
             results.append(TaskResult("nb:notebooks", 0.0, 0.0, "error",
                                       _grader_error("notebook grading", err)))
@@ -239,7 +242,7 @@ def _grade_job(sub: Submission, results_dir: Path, sid_seed: str, run_id: str, l
     """Pool task: grade one student and write their record atomically; never raises."""
     start = time.monotonic()
     try:
-        results, note = grade_submission(sub, _SUITE, limits=limits)
+        results, note = grade_submission(sub, _SUITE, limits=limits, out=results_dir.parent)
     except BaseException as err:  # noqa: BLE001 (SystemExit from a library included)
         results, note = _all_failed("error", _grader_error("grading", err)), ""
     record = make_record(sub.student_id, results, note, sid_seed, run_id, time.monotonic() - start)

@@ -436,8 +436,15 @@ def grade_notebooks(staging: Path, student_id: str, *, workdir: Path, limits: Li
     """
     if not STUDENT_ID.match(student_id):
         raise ValueError(f"student id {student_id!r} is not a plain id; rename the submission")
-    template = get_template(Path(course_out) / ".nbgrader_template" if course_out else None)
     limits = limits or NOTEBOOK_LIMITS
+    present = [nb for nb in NOTEBOOKS
+               if (Path(staging) / "assignments" / ASSIGNMENT / f"{nb}.ipynb").is_file()]
+    if not present:  # nothing to run: the task list comes from the source notebooks, no nbgrader
+        return [r for nb in NOTEBOOKS for r in _task_results(
+            Outcome(nb, "missing", f"assignments/{ASSIGNMENT}/{nb}.ipynb is not in the "
+                                   "submission; add it and submit again"),
+            _read_cells(REPO_ROOT / "assignments" / ASSIGNMENT / f"{nb}.ipynb"))]
+    template = get_template(Path(course_out) / ".nbgrader_template" if course_out else None)
     results, outcomes = [], []
     for nb in NOTEBOOKS:
         start = time.monotonic()
