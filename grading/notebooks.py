@@ -53,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -267,8 +268,10 @@ def check_notebook(raw: bytes, cells: dict) -> str | None:
     from nbgrader import utils
 
     try:
-        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
-        nbformat.validate(nb)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nbformat's notes on duplicate cell ids, versions
+            nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+            nbformat.validate(nb)
     except Exception as err:  # any parse/validation problem
         return (f"the notebook does not parse as Jupyter JSON ({type(err).__name__}); open it "
                 "in Jupyter, save it, and submit again (or start from a fresh release copy)")

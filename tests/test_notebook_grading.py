@@ -1,0 +1,254 @@
+"""Notebook autograding (grading/notebooks.py) and the course gradebook (grading/gradebook.py).
+
+Fast: the cell checks (deleted / edited / duplicated cells, corrupt JSON) and the per-task
+aggregation on small hand-made inputs. Slow (real nbgrader, in the sandbox): a rejected
+and a corrupt notebook, the correct notebook pair with full points and the gradebook, a
+stub submission that must not reach the instructor's code, and a timeout.
+"""
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader import utils
+
+from grading import gradebook, notebooks
+from grading.notebooks import Cell, Outcome
+from grading.sandbox import Limits, detect_layers
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "assignments" / "convnets"
+
+
+# ---------------------------------------------------------------- fast: cell checks
+
+def _tiny():
+    nb = nbformat.v4.new_notebook()
+    meta = lambda gid, **kw: {"nbgrader": {"grade_id": gid, "schema_version": 3, "task": False, **kw}}
+    nb.cells = [
+        nbformat.v4.new_code_cell("x = 1", metadata=meta("task9_1_sol", grade=False, solution=True, locked=False)),
+        nbformat.v4.new_code_cell("assert x == 1", metadata=meta("task9_1", grade=True, solution=False,
+                                                                 locked=True, points=2)),
+        nbformat.v4.new_markdown_cell("answer", metadata=meta("task9_2_q", grade=True, solution=True,
+                                                              locked=False, points=3)),
+    ]
+    return nb
+
+
+def _table(nb):
+    return {c.metadata.nbgrader["grade_id"]: Cell(
+        c.metadata.nbgrader["grade_id"], float(c.metadata.nbgrader.get("points", 0)),
+        utils.is_grade(c), utils.is_solution(c), utils.is_locked(c), utils.compute_checksum(c))
+        for c in nb.cells}
+
+
+def _raw(nb):
+    return nbformat.writes(nb).encode()
+
+
+def test_check_accepts_the_release_and_a_student_answer():
+    nb = _tiny()
+    table = _table(nb)
+    nb.cells[0].source = "x = 0 + 1  # my solution"
+    nb.cells[2].source = "my written answer"
+    nb.cells.append(nbformat.v4.new_code_cell("print('scratch work')"))  # new cells are fine
+    assert notebooks.check_notebook(_raw(nb), table) is None
+
+
+def test_check_rejects_a_deleted_grade_cell_by_name():
+    nb = _tiny()
+    table = _table(nb)
+    del nb.cells[1]
+    why = notebooks.check_notebook(_raw(nb), table)
+    assert why and "task9_1" in why and "deleted" in why
+
+
+def test_check_rejects_an_edited_grade_cell_and_changed_points():
+    nb = _tiny()
+    table = _table(nb)
+    nb.cells[1].source = "assert True"
+    assert "task9_1 was edited" in notebooks.check_notebook(_raw(nb), table)
+    nb = _tiny()
+    nb.cells[1].metadata.nbgrader["points"] = 200
+    assert "task9_1 was edited" in notebooks.check_notebook(_raw(nb), table)
+
+
+def test_check_rejects_a_duplicated_cell_and_corrupt_json():
+    nb = _tiny()
+    table = _table(nb)
+    nb.cells.append(nbformat.from_dict(json.loads(json.dumps(nb.cells[1]))))
+    assert "appears twice" in notebooks.check_notebook(_raw(nb), table)
+    assert "does not parse" in notebooks.check_notebook(b'{"cells": [ {"cell_type": "co', table)
+    assert "does not parse" in notebooks.check_notebook(b"\xff\xfe not utf-8", table)
+
+
+# ---------------------------------------------------------------- fast: aggregation
+
+CELLS = {
+    "task2_4_forward": Cell("task2_4_forward", 1.0, True, False, True, "a"),
+    "task2_4_backward": Cell("task2_4_backward", 2.0, True, False, True, "b"),
+    "task2_9": Cell("task2_9", 5.0, True, False, True, "c"),
+    "task2_12_q1": Cell("task2_12_q1", 2.0, True, True, False, "d"),
+    "task2_9_train": Cell("task2_9_train", 0.0, False, True, False, "e"),
+}
+
+
+def test_results_per_task_partial_and_pending():
+    out = Outcome("ConvolutionalNetworks", "ok",
+                  scores={"task2_4_forward": 1.0, "task2_4_backward": 0.5, "task2_9": 5.0,
+                          "task2_12_q1": None})
+    res = {r.task: r for r in notebooks._task_results(out, CELLS)}
+    assert set(res) == {"nb:task2_4", "nb:task2_12:manual"}  # task2_9: graded from the model
+    assert (res["nb:task2_4"].score, res["nb:task2_4"].max_score) == (1.5, 3.0)
+    assert res["nb:task2_4"].status == "failed" and "task2_4_backward" in res["nb:task2_4"].message
+    manual = res["nb:task2_12:manual"]
+    assert manual.score == manual.max_score == 0.0 and "awaiting manual grading" in manual.message
+
+
+def test_results_full_points_pass_and_failures_are_not_plain_zeros():
+    out = Outcome("ConvolutionalNetworks", "ok", scores={"task2_4_forward": 1.0, "task2_4_backward": 2.0})
+    (r,) = [r for r in notebooks._task_results(out, CELLS) if r.task == "nb:task2_4"]
+    assert r.status == "passed" and r.score == r.max_score == 3.0
+    for status in ("timeout", "memory", "error", "rejected", "missing"):
+        res = notebooks._task_results(Outcome("ConvolutionalNetworks", status, "why"), CELLS)
+        assert res and all(r.status == status and r.score == 0 for r in res)
+
+
+def test_missing_notebooks_need_no_nbgrader_run(tmp_path):
+    (tmp_path / "staging" / "cs_layers").mkdir(parents=True)
+    (tmp_path / "work").mkdir()
+    res = notebooks.grade_notebooks(tmp_path / "staging", "bob", workdir=tmp_path / "work")
+    assert res and all(r.status == "missing" and r.score == 0 < r.max_score for r in res
+                       if not r.task.endswith(":manual"))
+    assert {r.task for r in res} >= {"nb:task2_3", "nb:task3_5", "nb:task2_12:manual"}
+
+
+# ---------------------------------------------------------------- slow: real nbgrader runs
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """OUT folder with the template built once for the whole module."""
+    out = tmp_path_factory.mktemp("out")
+    notebooks.get_template(out / ".nbgrader_template")
+    return out
+
+
+def _staging(dest: Path, *, stubs=False, notebooks_from=SRC) -> Path:
+    from grading import markers
+
+    (dest / "cs_layers").mkdir(parents=True)
+    for f in sorted((ROOT / "cs_layers").glob("*.py")):
+        text = f.read_text(encoding="utf-8")
+        if stubs:
+            text, _ = markers.strip_solutions(text, f"cs_layers/{f.name}")
+        (dest / "cs_layers" / f.name).write_text(text, encoding="utf-8")
+    (dest / "assignments" / "convnets").mkdir(parents=True)
+    for name in notebooks.NOTEBOOKS:
+        if notebooks_from is not None:
+            shutil.copy2(notebooks_from / f"{name}.ipynb", dest / "assignments" / "convnets")
+    return dest
+
+
+def _edit(path: Path, edit) -> None:
+    nb = nbformat.read(path, as_version=4)
+    edit(nb)
+    nbformat.write(nb, path)
+
+
+@pytest.mark.slow
+def test_deleted_grade_cell_and_corrupt_notebook_are_rejected(course, tmp_path):
+    st = _staging(tmp_path / "st")
+    cnn = st / "assignments" / "convnets" / "ConvolutionalNetworks.ipynb"
+    _edit(cnn, lambda nb: nb.cells.remove(
+        next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "task2_3")))
+    (st / "assignments" / "convnets" / "PyTorch.ipynb").write_text('{"cells": [{"cell_ty')
+    (tmp_path / "w").mkdir()
+    res = notebooks.grade_notebooks(st, "carol", workdir=tmp_path / "w", course_out=course)
+    conv = [r for r in res if r.task.startswith("nb:task2_")]
+    torch_ = [r for r in res if r.task.startswith("nb:task3_")]
+    assert conv and all(r.status == "rejected" and "task2_3" in r.message for r in conv)
+    assert torch_ and all(r.status == "rejected" and "does not parse" in r.message for r in torch_)
+    grades = gradebook.student_grades(course, "carol", notebooks.get_template(
+        course / ".nbgrader_template").course_id)
+    assert grades[("ConvolutionalNetworks", "task2_3")][0] == 0.0
+    assert grades[("ConvolutionalNetworks", "task2_3")][3] is True  # flagged, not a plain zero
+
+
+@pytest.mark.slow
+def test_correct_notebook_pair_gets_its_points_and_the_gradebook(course, tmp_path):
+    st = _staging(tmp_path / "st")
+    (tmp_path / "w").mkdir()
+    res = notebooks.grade_notebooks(st, "alice", workdir=tmp_path / "w", course_out=course)
+    auto = [r for r in res if not r.task.endswith(":manual")]
+    manual = [r for r in res if r.task.endswith(":manual")]
+    bad = [(r.task, r.status, r.score, r.max_score, r.message) for r in auto
+           if r.status != "passed" or r.score != r.max_score]
+    assert auto and not bad, f"the solution notebooks lost points: {bad}"
+    assert {r.task for r in manual} == {"nb:task2_12:manual", "nb:task3_5:manual"}
+    template = notebooks.get_template(course / ".nbgrader_template")
+    grades = gradebook.student_grades(course, "alice", template.course_id)
+    for q in ("task2_12_q1", "task2_12_q2", "task2_12_q3"):
+        auto_score, manual_score, max_score, needs = grades[("ConvolutionalNetworks", q)]
+        assert auto_score is None and manual_score is None and needs and max_score == 2
+    assert grades[("PyTorch", "task3_5_writeup")][3] is True
+    for nb in notebooks.NOTEBOOKS:
+        assert (course / "autograded" / "alice" / "convnets" / f"{nb}.ipynb").is_file()
+
+
+PROBE = """
+import json, os, socket
+found = {}
+for p in ["/work/main/grading/hidden_tests.py", "/work/main/cs_layers/layers.py",
+          "/work/main/.git/config", "/root/.bashrc"]:
+    try:
+        found[p] = open(p).read()[:50]
+    except OSError as e:
+        found[p] = None
+try:
+    open("/tmp/x_nbgrading_probe", "w").write("escaped")
+    found["wrote_tmp"] = True
+except OSError:
+    found["wrote_tmp"] = False
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2); found["net"] = True
+except OSError:
+    found["net"] = False
+json.dump(found, open("probe.json", "w"))
+"""
+
+
+@pytest.mark.slow
+def test_stub_submission_cannot_reach_the_instructor_code(course, tmp_path):
+    """Release stubs + the notebooks: module checks fail, and the kernel sees nothing outside."""
+    st = _staging(tmp_path / "st", stubs=True)
+    (st / "assignments" / "convnets" / "PyTorch.ipynb").unlink()
+    _edit(st / "assignments" / "convnets" / "ConvolutionalNetworks.ipynb",
+          lambda nb: nb.cells.insert(0, nbformat.v4.new_code_cell(PROBE)))
+    (tmp_path / "w").mkdir()
+    res = {r.task: r for r in notebooks.grade_notebooks(st, "mallory", workdir=tmp_path / "w",
+                                                         course_out=course)}
+    for task in ("nb:task2_2", "nb:task2_3", "nb:task2_5", "nb:task2_8", "nb:task2_11"):
+        assert res[task].status == "failed" and res[task].score == 0, res[task]
+    probe = json.loads((tmp_path / "w" / "ConvolutionalNetworks" / "autograded" / "mallory"
+                        / "convnets" / "probe.json").read_text())
+    assert not Path("/tmp/x_nbgrading_probe").exists()
+    assert probe["wrote_tmp"] is False
+    if detect_layers()["mount namespace"][0]:
+        assert all(probe[p] is None for p in probe if p.startswith("/")), probe
+    if detect_layers()["network namespace"][0]:
+        assert probe["net"] is False
+
+
+@pytest.mark.slow
+def test_an_endless_cell_is_a_timeout_not_a_zero(course, tmp_path):
+    st = _staging(tmp_path / "st", stubs=True)
+    (st / "assignments" / "convnets" / "PyTorch.ipynb").unlink()
+    _edit(st / "assignments" / "convnets" / "ConvolutionalNetworks.ipynb",
+          lambda nb: nb.cells.insert(0, nbformat.v4.new_code_cell("while True:\n    pass")))
+    (tmp_path / "w").mkdir()
+    limits = Limits(cpu_s=60, wall_s=25, memory_mb=4096, nproc=64, fsize_mb=16, output_kb=8)
+    res = notebooks.grade_notebooks(st, "eve", workdir=tmp_path / "w", limits=limits,
+                                    course_out=course)
+    conv = [r for r in res if r.task.startswith("nb:task2_")]
+    assert conv and all(r.status == "timeout" and "time limit" in r.message for r in conv)
