@@ -250,6 +250,11 @@ def _grade_job(sub: Submission, results_dir: Path, sid_seed: str, run_id: str, l
     return record
 
 
+def _remove_stale_tmp(results_dir: Path) -> None:
+    for tmp in results_dir.glob(".*.json.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
 def read_record(path: Path, sid_seed: str) -> dict | None:
     """A finished student's record, or None when absent, partial or from another seed."""
     try:
@@ -305,6 +310,7 @@ def grade_all(subs: list[Submission], suite, *, results_dir: Path, sid_seed: str
             rounds += [[s] for s in retry]
     finally:
         bar.close()
+        _remove_stale_tmp(results_dir)  # left by a grading process killed mid-write
     for rec in records.values():
         rec["results"] = [r if isinstance(r, TaskResult) else TaskResult.from_dict(r)
                           for r in rec["results"]]
@@ -395,6 +401,7 @@ def main(argv=None) -> int:
         parser.error(f"{results_dir} already holds results; pass --resume to continue that run, "
                      "or choose a new --out")
     print(layer_report(), flush=True)
+    _remove_stale_tmp(results_dir)
 
     subs, dups, warnings = discover(args.submissions)
     for w in warnings:

@@ -16,12 +16,11 @@ isolation shows up as a false pass.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import stat
 import textwrap
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -52,7 +51,6 @@ class Case:
     model: bool = False  # the submission carries a trained model (task2_9 passes)
     notebook: str | None = None  # intended status of notebook tasks (checked when graded)
     needs: tuple[str, ...] = ()  # sandbox layers that must be active for the intended status
-    forbidden: tuple[str, ...] = field(default_factory=tuple)  # host paths that must not appear
 
 
 # ---------------------------------------------------------------- builders

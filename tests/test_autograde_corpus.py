@@ -7,18 +7,28 @@ feedback pages in a second. The `slow` tests run the real grader on tests/corpus
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
+import signal
 import stat
+import subprocess
+import sys
 import time
 import types
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from grading import autograde
 from grading.results import TaskResult
+
+try:
+    from corpus import Context, build_corpus, cases, expected_statuses, write_targets
+except ImportError:  # collected as a package (tests/__init__.py)
+    from tests.corpus import Context, build_corpus, cases, expected_statuses, write_targets
 
 
 # ---------------------------------------------------------------- fake grading core
@@ -175,17 +185,6 @@ def test_student_ids_must_be_safe_names(tmp_path):
 
 
 # ---------------------------------------------------------------- the hostile corpus (slow)
-
-try:
-    from corpus import Context, build_corpus, cases, expected_statuses, write_targets
-except ImportError:  # collected as a package (tests/__init__.py)
-    from tests.corpus import Context, build_corpus, cases, expected_statuses, write_targets
-
-import importlib.util
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 HAVE_CORE = importlib.util.find_spec("grading.hidden_tests") is not None
