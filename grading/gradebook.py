@@ -92,7 +92,7 @@ def record(out: Path, template, student_id: str, outcomes) -> None:
                         g.auto_score, g.needs_manual_grade = float(o.scores.get(gid, 0.0)), False
                     else:  # did not run: no points, but flagged for the instructor
                         g.auto_score, g.needs_manual_grade = 0.0, o.status != "missing"
-                    g.manual_score = None
+                    # manual_score is left alone: a regrade keeps the instructor's hand grades
             gb.db.commit()
         for o in outcomes:
             _copy_autograded(out, student_id, o)

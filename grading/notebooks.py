@@ -388,8 +388,8 @@ def grade_notebook(staging: Path, sid: str, nb: str, template: Template, *, work
         return Outcome(nb, "error", f"{nb}.ipynb could not be scored: {why}; tell the instructor",
                        duration_s=res.duration_s)
     out = course / "autograded" / sid / ASSIGNMENT / f"{nb}.ipynb"
-    return Outcome(nb, "ok", "", scores, res.duration_s,
-                   out if out.is_file() and not out.is_symlink() else None)
+    inside = out.resolve().is_relative_to(course) and not out.is_symlink()  # no planted links
+    return Outcome(nb, "ok", "", scores, res.duration_s, out if inside and out.is_file() else None)
 
 
 # ---------------------------------------------------------------- results per task
