@@ -251,3 +251,11 @@ def test_round_trip_each_task_alone_fails_with_its_own_stub(built, tmp_path):
         bad += [f"{r['nodeid']}: with only {task} stubbed it {r['outcome']} ({r['exc_type']}: {r['message'][:150]})"
                 for r in report["tests"] if not r["not_implemented"].startswith(f"{task}:")]
     assert not bad, f"{len(bad)} public test(s) do not exercise their own task:\n" + "\n".join(bad)
+
+
+def test_cli_usage_and_unknown_command(capsys):
+    assert grading_main([]) == 2
+    assert grading_main(["--help"]) == 0
+    assert grading_main(["publish"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown command 'publish'" in err and "release" in err
