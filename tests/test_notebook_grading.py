@@ -252,3 +252,21 @@ def test_an_endless_cell_is_a_timeout_not_a_zero(course, tmp_path):
                                     course_out=course)
     conv = [r for r in res if r.task.startswith("nb:task2_")]
     assert conv and all(r.status == "timeout" and "time limit" in r.message for r in conv)
+
+
+@pytest.mark.slow
+def test_template_holds_no_solution_line(course):
+    """What is copied into a sandbox comes from the template: it must not carry solutions."""
+    from grading import markers
+
+    lines = set()
+    for nb in notebooks.NOTEBOOKS:
+        for cell in nbformat.read(SRC / f"{nb}.ipynb", as_version=4).cells:
+            if cell.metadata.get("nbgrader", {}).get("solution") and markers.BEGIN in cell.source:
+                inside = cell.source.split(markers.BEGIN)[1].split(markers.END)[0]
+                lines |= {ln.strip() for ln in inside.splitlines() if len(ln.strip()) > 25}
+    assert lines, "found no solution lines to look for; did the notebooks change format?"
+    root = notebooks.get_template(course / ".nbgrader_template").root
+    blob = b"".join(f.read_bytes() for f in root.rglob("*") if f.is_file())
+    leaked = sorted(ln for ln in lines if ln.encode() in blob)
+    assert not leaked, f"solution lines in the grading template: {leaked[:3]}"
