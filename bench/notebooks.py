@@ -98,7 +98,9 @@ def main(argv=None):
             failed = failed or error is not None
 
     mode = "fast (CS_LAYERS_FAST=1)" if args.fast else "default"
-    print(f"\nnotebook execution times, {mode} settings, data={args.data}, {os.cpu_count()} CPUs")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"\nnotebook execution times, {mode} settings, data={args.data}, {os.cpu_count()} CPUs, "
+          f"load average {load} (other work on the machine inflates these times)")
     print(f"{'notebook':28s} {'seconds':>8s} {'target':>8s}  result")
     for name, seconds, limit, error, target, _, _ in rows:
         verdict = "FAILED: " + error if error else (
