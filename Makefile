@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OUT    ?= out
 
-.PHONY: venv test demo bench release autograde clean
+.PHONY: venv test demo bench bench-all release autograde gradescope clean
 
 venv: $(VENV)/.installed
 
@@ -20,11 +20,42 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 test: venv
 	$(PY) -m pytest
 
-bench: venv
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) -m bench.layers
+# Benchmarks only: unset the OpenBLAS overrides for this command alone (never in tests).
+BENCH := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY)
 
+bench: venv
+	$(BENCH) -m bench.layers
+
+bench-all: bench
+	$(BENCH) -m bench.train_epoch
+	$(BENCH) -m bench.notebooks --out $(OUT)/notebooks
+	$(BENCH) -m bench.grading --n 100 --jobs 2
+
+release: venv
+	$(PY) -m grading release $(OUT)/release --force
+
+# Grade a folder of submissions: make autograde SUBMISSIONS=path/to/folder
+SUBMISSIONS ?= $(OUT)/examples
+autograde: venv
+	$(PY) -m grading autograde $(SUBMISSIONS) --out $(OUT)/grades --jobs 2
+
+gradescope: venv
+	$(PY) -m grading gradescope $(OUT)/gradescope_autograder.zip
+
+# The whole story, offline, on the embedded data.
 demo: venv
+	@echo; echo "== 1/5  Train the ThreeLayerConvNet on the embedded data (no network)"
 	$(PY) -m cs_layers.train --data auto --epochs 2
+	@echo; echo "== 2/5  Layer benchmark: naive vs fast (numpy) vs torch"
+	$(BENCH) -m bench.layers --quick
+	@echo; echo "== 3/5  Execute both notebooks with the reference solutions; HTML in $(OUT)/notebooks/"
+	$(PY) -m bench.notebooks --out $(OUT)/notebooks
+	@echo; echo "== 4/5  Build the student release in $(OUT)/release/ (stubs, release notebooks, leak check)"
+	$(PY) -m grading release $(OUT)/release --force
+	@echo; echo "== 5/5  Autograde example submissions (hidden tests, sandboxed); feedback in $(OUT)/grades/"
+	rm -rf $(OUT)/examples $(OUT)/grades
+	$(PY) -m grading.examples $(OUT)/examples
+	$(PY) -m grading autograde $(OUT)/examples --out $(OUT)/grades --jobs 2
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .hypothesis
