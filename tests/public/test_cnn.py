@@ -1,11 +1,9 @@
-"""Public checks for ThreeLayerConvNet and its checkpoints (task2_8)."""
+"""Public checks for ThreeLayerConvNet (task2_8) and its given checkpoint loader (marker `given`)."""
 import numpy as np
 import pytest
 
 from cs_layers.cnn import ThreeLayerConvNet, load_model, save_model
 from cs_layers.gradient_check import check_close, eval_numerical_gradient
-
-pytestmark = pytest.mark.task2_8
 
 SMALL = dict(input_dim=(3, 8, 8), num_filters=3, filter_size=3, hidden_dim=7, num_classes=5)
 
@@ -20,6 +18,7 @@ def _batch(n=2, seed=0):
     return rng.standard_normal((n, 3, 8, 8)), rng.integers(0, 5, size=n)
 
 
+@pytest.mark.task2_8
 def test_init_shapes_dtypes_and_scale():
     np.random.seed(0)
     model = ThreeLayerConvNet(input_dim=(3, 16, 12), num_filters=6, filter_size=5, hidden_dim=20,
@@ -35,6 +34,7 @@ def test_init_shapes_dtypes_and_scale():
     assert 0.4 < model.params["W2"].std() < 0.6, "weights must be drawn with std weight_scale"
 
 
+@pytest.mark.task2_8
 def test_initial_loss_is_log_num_classes():
     np.random.seed(1)
     model = ThreeLayerConvNet(input_dim=(3, 16, 16), num_classes=10, num_filters=8, hidden_dim=20)
@@ -49,6 +49,7 @@ def test_initial_loss_is_log_num_classes():
         f"loss(X) must return float32 scores of shape (N, num_classes), got {scores.shape} {scores.dtype}")
 
 
+@pytest.mark.task2_8
 def test_regularisation_adds_half_reg_sum_of_squares():
     X, y = _batch()
     loss0, _ = _small_model(reg=0.0).loss(X, y)
@@ -61,6 +62,7 @@ def test_regularisation_adds_half_reg_sum_of_squares():
 
 
 @pytest.mark.parametrize("reg", [0.0, 0.1])
+@pytest.mark.task2_8
 def test_numerical_gradient(reg):
     model = _small_model(reg=reg)
     X, y = _batch()
@@ -71,6 +73,7 @@ def test_numerical_gradient(reg):
                     "Usual mistakes: passing the wrong cache to a backward call, or forgetting reg * W.")
 
 
+@pytest.mark.task2_8
 def test_save_load_round_trip(tmp_path):
     model = _small_model()
     X, _ = _batch(4)
@@ -94,6 +97,7 @@ def _saved(tmp_path, **overrides):
     return path
 
 
+@pytest.mark.given
 def test_load_infers_sizes(tmp_path):
     model, meta = load_model(_saved(tmp_path))
     assert model.input_dim == (3, 8, 8) and meta == {}, f"inferred input_dim {model.input_dim}, meta {meta}"
@@ -107,11 +111,13 @@ def test_load_infers_sizes(tmp_path):
     ({"b2": None}, "lacks"),
     ({"W1": np.zeros((3, 3, 3, 2))}, "W1"),
 ])
+@pytest.mark.given
 def test_load_refuses_bad_files(tmp_path, overrides, match):
     with pytest.raises(ValueError, match=match):
         load_model(_saved(tmp_path, **overrides))
 
 
+@pytest.mark.given
 def test_load_refuses_garbage_and_pickles(tmp_path):
     garbage = tmp_path / "garbage.npz"
     garbage.write_bytes(b"this is not a zip file")
