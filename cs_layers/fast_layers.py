@@ -9,12 +9,15 @@ The idea (task2_5, convolution as one matrix product):
 - pad x once, then take every receptive field as a strided *view* with
   np.lib.stride_tricks.sliding_window_view (no copy yet);
 - copy the windows into "columns" (im2col): one column of length C*HH*WW per
-  output position, so the convolution becomes w.reshape(F, C*HH*WW) @ cols;
+  output position of every image, so the convolution becomes the single matrix
+  product w.reshape(F, C*HH*WW) @ cols;
 - backward: dw = dout @ cols.T, and dcols = w.T @ dout is added back onto the
   padded input one kernel offset (i, j) at a time (col2im).
-Columns are built for a few images at a time (about CHUNK_BYTES of them), so
-they stay in the CPU cache and one buffer is reused; the arithmetic is the
-same as building all of them at once.
+Columns are built for a chunk of images at a time (about CHUNK_BYTES of
+them): one buffer is reused instead of a fresh array of hundreds of megabytes,
+and each chunk is still one large matrix product (few BLAS calls, so the layer
+stays fast when other programs compete for the cores). The arithmetic is the
+same as building all columns at once.
 
 The idea (task2_6, max pooling): the window element at offset (i, j) of every
 window is the strided slice x[:, :, i::stride, j::stride]; the max over the
@@ -27,7 +30,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from cs_layers.shapes import check_conv_args, check_pool_args
 
-CHUNK_BYTES = 4 * 2**20  # im2col columns built at a time: about the size of a CPU cache
+CHUNK_BYTES = 16 * 2**20  # bytes of im2col columns built at a time: cache-friendly, few BLAS calls
 
 
 def _check_dout(dout, shape, layer):
@@ -64,8 +67,11 @@ def conv_forward_fast(x, w, b, conv_param):
     Raises ValueError when the shapes do not match or stride and pad do not
     tile the input ((H + 2 * pad - HH) % stride != 0).
 
-    Layout: cols[n] has shape (C*HH*WW, H_out*W_out), rows ordered like
-    w.reshape(F, -1), so out[n] = w.reshape(F, -1) @ cols[n] + b[:, None].
+    Layout (im2col): cols has shape (C*HH*WW, N*H_out*W_out); its rows are
+    ordered (c, i, j) like w.reshape(F, -1) and its columns (n, y, x), so
+      w.reshape(F, -1) @ cols + b[:, None]     # (F, N*H_out*W_out)
+    is the output, to be reshaped to (F, N, H_out, W_out) and transposed to
+    (N, F, H_out, W_out). cols is built for a chunk of images at a time.
     """
     stride, pad, H_out, W_out = check_conv_args(x, w, b, conv_param)
     N, C, H, W = x.shape
@@ -75,16 +81,18 @@ def conv_forward_fast(x, w, b, conv_param):
     ### BEGIN SOLUTION
     x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H + 2*pad, W + 2*pad)
     windows = sliding_window_view(x_pad, (HH, WW), axis=(2, 3))[:, :, ::stride, ::stride]  # (N, C, H_out, W_out, HH, WW) view
-    windows = windows.transpose(0, 1, 4, 5, 2, 3)  # (N, C, HH, WW, H_out, W_out) view
-    w_rows = w.reshape(F, C * HH * WW).astype(dtype, copy=False)  # (F, C*HH*WW)
-    out = np.empty((N, F, H_out * W_out), dtype=dtype)  # (N, F, H_out*W_out)
-    step = _images_per_chunk(N, C * HH * WW * H_out * W_out * out.itemsize)
-    cols = np.empty((step, C, HH, WW, H_out, W_out), dtype=dtype)  # reused buffer
+    windows = windows.transpose(1, 4, 5, 0, 2, 3)  # (C, HH, WW, N, H_out, W_out) view
+    K, P = C * HH * WW, H_out * W_out  # rows of cols, output positions per image
+    w_rows = w.reshape(F, K).astype(dtype, copy=False)  # (F, K)
+    out = np.empty((N, F, P), dtype=dtype)  # (N, F, H_out*W_out)
+    step = _images_per_chunk(N, K * P * out.itemsize)
+    cols = np.empty((C, HH, WW, step, H_out, W_out), dtype=dtype)  # reused buffer
     for n0 in range(0, N, step):
-        n1 = min(n0 + step, N)
-        chunk = cols[:n1 - n0]
-        chunk[...] = windows[n0:n1]  # im2col: the only copy of the windows
-        np.matmul(w_rows, chunk.reshape(n1 - n0, C * HH * WW, H_out * W_out), out=out[n0:n1])
+        m = min(step, N - n0)
+        chunk = cols[:, :, :, :m]
+        chunk[...] = windows[:, :, :, n0:n0 + m]  # im2col: the only copy of the windows
+        prod = w_rows @ chunk.reshape(K, m * P)  # (F, m*P): one matrix product per chunk
+        out[n0:n0 + m] = prod.reshape(F, m, P).transpose(1, 0, 2)
     out += b.reshape(F, 1)
     out = out.reshape(N, F, H_out, W_out)
     ### END SOLUTION
@@ -105,9 +113,10 @@ def conv_backward_fast(dout, cache):
     - dw: gradient with respect to w, (F, C, HH, WW)
     - db: gradient with respect to b, (F,)
 
-    With cols[n] and w_rows = w.reshape(F, -1) as in conv_forward_fast:
-      dw = sum over n of dout[n] @ cols[n].T, db = dout summed over (n, i, j),
-      dcols[n] = w_rows.T @ dout[n], and dx adds each dcols entry back onto the
+    With cols and w_rows = w.reshape(F, -1) as in conv_forward_fast and
+    dout_rows = dout transposed to (F, N, H_out, W_out), reshaped (F, N*H_out*W_out):
+      dw = dout_rows @ cols.T, db = dout summed over (n, y, x),
+      dcols = w_rows.T @ dout_rows, and dx adds each dcols entry back onto the
       input pixel its column was copied from (col2im), then drops the padding.
     """
     x, w, b, conv_param = cache
@@ -120,26 +129,25 @@ def conv_backward_fast(dout, cache):
     ### BEGIN SOLUTION
     x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H + 2*pad, W + 2*pad)
     windows = sliding_window_view(x_pad, (HH, WW), axis=(2, 3))[:, :, ::stride, ::stride]  # (N, C, H_out, W_out, HH, WW) view
-    windows = windows.transpose(0, 1, 4, 5, 2, 3)  # (N, C, HH, WW, H_out, W_out) view
-    w_rows = w.reshape(F, C * HH * WW).astype(dtype, copy=False)  # (F, C*HH*WW)
-    dout_rows = dout.reshape(N, F, H_out * W_out).astype(dtype, copy=False)  # (N, F, H_out*W_out)
+    windows = windows.transpose(1, 4, 5, 0, 2, 3)  # (C, HH, WW, N, H_out, W_out) view
+    K, P = C * HH * WW, H_out * W_out  # rows of cols, output positions per image
+    w_rows = w.reshape(F, K).astype(dtype, copy=False)  # (F, K)
     db = dout.sum(axis=(0, 2, 3))  # (F,)
-    dw = np.zeros((F, C * HH * WW), dtype=dtype)  # (F, C*HH*WW)
+    dw = np.zeros((F, K), dtype=dtype)  # (F, K)
     dx_pad = np.zeros(x_pad.shape, dtype=dtype)  # (N, C, H + 2*pad, W + 2*pad)
-    step = _images_per_chunk(N, C * HH * WW * H_out * W_out * dw.itemsize)
-    cols = np.empty((step, C, HH, WW, H_out, W_out), dtype=dtype)  # reused buffers
-    dcols = np.empty_like(cols)
+    dx_pad_c = dx_pad.transpose(1, 0, 2, 3)  # (C, N, H + 2*pad, W + 2*pad) view, ordered like dcols
+    step = _images_per_chunk(N, K * P * dw.itemsize)
+    cols = np.empty((C, HH, WW, step, H_out, W_out), dtype=dtype)  # reused buffer
     for n0 in range(0, N, step):
-        n1 = min(n0 + step, N)
-        m = n1 - n0
-        chunk, dchunk = cols[:m], dcols[:m]
-        chunk[...] = windows[n0:n1]  # im2col, as in the forward pass
-        chunk_rows = chunk.reshape(m, C * HH * WW, H_out * W_out)  # (m, C*HH*WW, H_out*W_out)
-        dw += np.matmul(dout_rows[n0:n1], chunk_rows.transpose(0, 2, 1)).sum(axis=0)
-        np.matmul(w_rows.T, dout_rows[n0:n1], out=dchunk.reshape(m, C * HH * WW, H_out * W_out))
+        m = min(step, N - n0)
+        chunk = cols[:, :, :, :m]
+        chunk[...] = windows[:, :, :, n0:n0 + m]  # im2col, as in the forward pass
+        d_rows = dout[n0:n0 + m].transpose(1, 0, 2, 3).reshape(F, m * P).astype(dtype, copy=False)  # (F, m*P)
+        dw += d_rows @ chunk.reshape(K, m * P).T  # (F, K)
+        dcols = (w_rows.T @ d_rows).reshape(C, HH, WW, m, H_out, W_out)
         for i in range(HH):  # col2im: kernel offset (i, j) of every window at once
             for j in range(WW):
-                dx_pad[n0:n1, :, i:i + stride * H_out:stride, j:j + stride * W_out:stride] += dchunk[:, :, i, j]
+                dx_pad_c[:, n0:n0 + m, i:i + stride * H_out:stride, j:j + stride * W_out:stride] += dcols[:, i, j]
     dx = dx_pad[:, :, pad:pad + H, pad:pad + W].copy()  # (N, C, H, W)
     dw = dw.reshape(F, C, HH, WW)
     ### END SOLUTION
