@@ -22,7 +22,6 @@ import argparse
 import concurrent.futures as cf
 import csv
 import hashlib
-import importlib.util
 import json
 import multiprocessing
 import os
@@ -46,7 +45,7 @@ MODEL_TASK = "task2_9"
 SEED_FILE = ".secret_seed"
 RECORD_VERSION = 1
 ABBREV = {"passed": "", "failed": "F", "error": "E", "timeout": "T", "memory": "M",
-          "missing": "-", "rejected": "R"}
+          "missing": "-", "rejected": "R", "pending": "P"}
 
 _SUITE = None  # set in each pool worker (inherited on fork, or by the initializer)
 
@@ -134,30 +133,15 @@ def _all_failed(status: str, message: str, tasks=None) -> list[TaskResult]:
     return [TaskResult(t, 0.0, float(points[t]), status, message) for t in tasks]
 
 
-def _notebook_grader():
-    """grading.notebooks when it is installed, else None."""
-    if importlib.util.find_spec("grading.notebooks") is None:
-        return None
-    from grading import notebooks
-    return notebooks
-
-
-def notebook_results(staging: Path, intake: Intake, student_id: str, *, workdir: Path,
-                     limits=None, out: Path | None = None) -> list[TaskResult]:
+def notebook_results(staging: Path, student_id: str, *, workdir: Path,
+                     out: Path | None = None) -> list[TaskResult]:
     """THE call site for notebook grading (nbgrader, sandboxed): results for notebook tasks.
 
-    When `grading/notebooks.py` exists, its `grade_notebooks(staging, student_id,
-    workdir=..., course_out=OUT)` is called: it uses its own NOTEBOOK_LIMITS (the module
-    limits are far too short for a notebook) and records into OUT/gradebook.db. Until then
-    no notebook grade is invented: only a notebook that is absent from the submission is
-    reported ("missing", 0 of 0 points).
+    `grading.notebooks.grade_notebooks` uses its own NOTEBOOK_LIMITS (the module limits are
+    far too short for a notebook) and records into OUT/gradebook.db.
     """
-    notebooks = _notebook_grader()
-    if notebooks is not None:
-        return notebooks.grade_notebooks(staging, student_id, workdir=workdir, course_out=out)
-    return [TaskResult(f"nb:{Path(nb).stem}", 0.0, 0.0, "missing",
-                       f"{nb} is not in the submission; add it and submit again")
-            for nb in NOTEBOOKS if not intake.has(nb)]
+    from grading import notebooks
+    return notebooks.grade_notebooks(staging, student_id, workdir=workdir, course_out=out)
 
 
 def grade_submission(sub: Submission, suite, *, limits=None,
@@ -188,8 +172,8 @@ def grade_submission(sub: Submission, suite, *, limits=None,
             results += _all_failed("error", _grader_error("model grading", err), [MODEL_TASK])
         try:
             (tmp / "nbwork").mkdir()
-            results += notebook_results(tmp / "staging", intake, sub.student_id,
-                                        workdir=tmp / "nbwork", limits=limits, out=out)
+            results += notebook_results(tmp / "staging", sub.student_id,
+                                        workdir=tmp / "nbwork", out=out)
         except Exception as err:
             results.append(TaskResult("nb:notebooks", 0.0, 0.0, "error",
                                       _grader_error("notebook grading", err)))
@@ -351,7 +335,7 @@ def grade_table(records: dict[str, dict]) -> str:
         tot = sum(r.score for r in by.values())
         mx = sum(r.max_score for r in by.values())
         lines.append(f"{sid:<{width}}  " + "  ".join(cells) + f"   {tot:g}/{mx:g}")
-    lines.append("legend: F failed, E error, T timeout, M memory, - missing, R rejected")
+    lines.append("legend: F failed, E error, T timeout, M memory, - missing, R rejected, P pending manual grading")
     return "\n".join(lines)
 
 

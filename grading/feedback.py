@@ -24,6 +24,7 @@ _ARRAY_DUMP = re.compile(r"\[\s*\[?\s*" + _NUM + r"(?:[\s,]+" + _NUM + r"){2,}[^
 _STATUS_COLOURS = {
     "passed": "#1b7a1b", "failed": "#b00020", "error": "#b00020", "timeout": "#a65c00",
     "memory": "#a65c00", "missing": "#555555", "rejected": "#b00020",
+    "pending": "#555555",
 }
 
 

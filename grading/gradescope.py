@@ -128,6 +128,8 @@ def to_results_json(results, note: str = "", *, duration: float = 0.0) -> dict:
 
     tests = []
     for r in results:
+        if r.status == "pending":  # inline questions: graded by hand as Gradescope questions
+            continue
         hidden = not r.task.startswith("nb:")
         out = f"[{r.status}] {safe_message(r.message)}"
         if r.tolerance is not None:

@@ -40,7 +40,6 @@ is recorded in the gradebook like every other cell.
 from __future__ import annotations
 
 import fcntl
-import functools
 import hashlib
 import json
 import logging
@@ -58,7 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grading import markers
-from grading.results import STATUSES, TaskResult
+from grading.results import TaskResult
 from grading.sandbox import Limits, run_sandboxed
 
 log = logging.getLogger(__name__)
@@ -86,13 +85,6 @@ CELL_TIMEOUT_S = 240  # nbgrader Execute.timeout: one cell (training cells are t
 MAX_DB_BYTES = 16 << 20  # a private gradebook larger than this is refused as tampered
 
 
-@functools.lru_cache(maxsize=1)
-def _pending() -> str:
-    if "pending" in STATUSES:
-        return "pending"
-    log.warning("grading.results.STATUSES has no 'pending'; manual questions are reported "
-                "as 'missing' until it is added")
-    return "missing"
 
 
 # ---------------------------------------------------------------- the template (grader side)
@@ -409,7 +401,7 @@ def _task_results(outcome: Outcome, cells: dict) -> list[TaskResult]:
         if outcome.status != "ok":
             results.append(TaskResult(name, 0.0, points, outcome.status, outcome.message))
         elif manual:
-            results.append(TaskResult(name, 0.0, 0.0, _pending(),
+            results.append(TaskResult(name, 0.0, 0.0, "pending",
                                       f"awaiting manual grading ({ids}: {points:g} points, "
                                       "graded by the instructor in nbgrader formgrader)"))
         else:

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, fields
 # memory   ran past the memory limit
 # missing  file absent or still the release stub (NotImplementedError)
 # rejected returned something that is not a numeric array (object, None, ...)
-STATUSES = ("passed", "failed", "error", "timeout", "memory", "missing", "rejected")
+# pending  awaits manual grading (inline questions), 0 of 0 points until graded in nbgrader
+STATUSES = ("passed", "failed", "error", "timeout", "memory", "missing", "rejected", "pending")
 
 
 @dataclass
