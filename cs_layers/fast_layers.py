@@ -80,7 +80,8 @@ def conv_forward_fast(x, w, b, conv_param):
     # task2_5: conv_forward_fast
     ### BEGIN SOLUTION
     x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H + 2*pad, W + 2*pad)
-    windows = sliding_window_view(x_pad, (HH, WW), axis=(2, 3))[:, :, ::stride, ::stride]  # (N, C, H_out, W_out, HH, WW) view
+    windows = sliding_window_view(x_pad, (HH, WW), axis=(2, 3))  # (N, C, H+2p-HH+1, W+2p-WW+1, HH, WW) view
+    windows = windows[:, :, ::stride, ::stride]  # (N, C, H_out, W_out, HH, WW) view
     windows = windows.transpose(1, 4, 5, 0, 2, 3)  # (C, HH, WW, N, H_out, W_out) view
     K, P = C * HH * WW, H_out * W_out  # rows of cols, output positions per image
     w_rows = w.reshape(F, K).astype(dtype, copy=False)  # (F, K)
@@ -128,7 +129,8 @@ def conv_backward_fast(dout, cache):
     # task2_5: conv_backward_fast
     ### BEGIN SOLUTION
     x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H + 2*pad, W + 2*pad)
-    windows = sliding_window_view(x_pad, (HH, WW), axis=(2, 3))[:, :, ::stride, ::stride]  # (N, C, H_out, W_out, HH, WW) view
+    windows = sliding_window_view(x_pad, (HH, WW), axis=(2, 3))  # (N, C, H+2p-HH+1, W+2p-WW+1, HH, WW) view
+    windows = windows[:, :, ::stride, ::stride]  # (N, C, H_out, W_out, HH, WW) view
     windows = windows.transpose(1, 4, 5, 0, 2, 3)  # (C, HH, WW, N, H_out, W_out) view
     K, P = C * HH * WW, H_out * W_out  # rows of cols, output positions per image
     w_rows = w.reshape(F, K).astype(dtype, copy=False)  # (F, K)
@@ -142,12 +144,13 @@ def conv_backward_fast(dout, cache):
         m = min(step, N - n0)
         chunk = cols[:, :, :, :m]
         chunk[...] = windows[:, :, :, n0:n0 + m]  # im2col, as in the forward pass
-        d_rows = dout[n0:n0 + m].transpose(1, 0, 2, 3).reshape(F, m * P).astype(dtype, copy=False)  # (F, m*P)
-        dw += d_rows @ chunk.reshape(K, m * P).T  # (F, K)
-        dcols = (w_rows.T @ d_rows).reshape(C, HH, WW, m, H_out, W_out)
+        dout_rows = dout[n0:n0 + m].transpose(1, 0, 2, 3).reshape(F, m * P).astype(dtype, copy=False)  # (F, m*P)
+        dw += dout_rows @ chunk.reshape(K, m * P).T  # (F, K)
+        dcols = (w_rows.T @ dout_rows).reshape(C, HH, WW, m, H_out, W_out)
         for i in range(HH):  # col2im: kernel offset (i, j) of every window at once
             for j in range(WW):
-                dx_pad_c[:, n0:n0 + m, i:i + stride * H_out:stride, j:j + stride * W_out:stride] += dcols[:, i, j]
+                ys, xs = slice(i, i + stride * H_out, stride), slice(j, j + stride * W_out, stride)
+                dx_pad_c[:, n0:n0 + m, ys, xs] += dcols[:, i, j]  # (C, m, H_out, W_out)
     dx = dx_pad[:, :, pad:pad + H, pad:pad + W].copy()  # (N, C, H, W)
     dw = dw.reshape(F, C, HH, WW)
     ### END SOLUTION
@@ -214,10 +217,10 @@ def max_pool_backward_fast(dout, cache):
     unclaimed = np.ones(out.shape, dtype=bool)  # windows whose max has not been found yet
     for i in range(ph):  # row-major window order, so ties go to the first max
         for j in range(pw):
-            rows, cols = slice(i, i + stride * H_out, stride), slice(j, j + stride * W_out, stride)
-            hit = x[:, :, rows, cols] == out  # (N, C, H_out, W_out)
+            ys, xs = slice(i, i + stride * H_out, stride), slice(j, j + stride * W_out, stride)
+            hit = x[:, :, ys, xs] == out  # (N, C, H_out, W_out)
             hit &= unclaimed
             unclaimed ^= hit
-            dx[:, :, rows, cols] += dout * hit
+            dx[:, :, ys, xs] += dout * hit
     ### END SOLUTION
     return dx
