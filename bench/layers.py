@@ -3,6 +3,7 @@
     python -m bench.layers            # full run (about a minute)
     python -m bench.layers --quick    # fewer repeats, naive only where a target needs it
     python -m bench.layers --threads 1 --json results.json
+    python -m bench.layers --threads 1 --cpu-time   # steadier when the machine is busy
 
 Everything runs in one process with the same thread count for numpy's BLAS
 (threadpoolctl) and torch (torch.set_num_threads). Each time is the median of
@@ -51,6 +52,9 @@ POOL_TARGET = {"fwd": 1.0, "bwd": 3.0}  # fast/torch
 NAIVE_TARGET = 300.0  # naive/fast on conv1, forward+backward
 
 
+CLOCK = time.perf_counter  # wall clock; --cpu-time switches to time.process_time
+
+
 def time_interleaved(fns, repeats):
     """Median milliseconds of each callable in `fns` (a dict), taking turns each repeat."""
     for fn in fns.values():
@@ -58,20 +62,20 @@ def time_interleaved(fns, repeats):
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = CLOCK()
             fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(CLOCK() - start)
     return {name: 1e3 * float(np.median(t)) for name, t in times.items()}
 
 
 def time_naive(forward, backward, args, dout, param, n_images, n_total):
     """Forward and backward ms of a naive layer on n_images images, scaled to n_total."""
     sub = [a[:n_images] for a in args[:1]] + list(args[1:])
-    start = time.perf_counter()
+    start = CLOCK()
     _, cache = forward(*sub, param)
-    mid = time.perf_counter()
+    mid = CLOCK()
     backward(dout[:n_images], cache)
-    end = time.perf_counter()
+    end = CLOCK()
     scale = 1e3 * n_total / n_images
     return (mid - start) * scale, (end - mid) * scale
 
@@ -180,8 +184,13 @@ def main(argv=None):
                         help="threads for BLAS and torch (default: what numpy's BLAS uses now)")
     parser.add_argument("--naive-images", type=int, default=2,
                         help="images the naive layers are timed on (then scaled to the batch)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="measure process CPU time instead of wall time: steadier on a busy machine, "
+                             "meaningful with --threads 1 (with more threads it adds up all threads)")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
+    global CLOCK
+    CLOCK = time.process_time if args.cpu_time else time.perf_counter
     repeats = args.repeats or (3 if args.quick else 9)
     if repeats < 1 or args.naive_images < 1:
         parser.error("--repeats and --naive-images must be at least 1")
@@ -192,8 +201,8 @@ def main(argv=None):
     with threadpool_limits(limits=threads, user_api="blas"):
         for line in describe_threads(threads):
             print(line)
-        print(f"median of {repeats} repeats; * = naive timed on {args.naive_images} image(s), "
-              f"scaled to the full batch\n")
+        print(f"{'CPU' if args.cpu_time else 'wall'} time, median of {repeats} repeats; "
+              f"* = naive timed on {args.naive_images} image(s), scaled to the full batch\n")
         for dtype in ("float64", "float32"):
             for name, x_shape, w_shape, stride, pad in CONV_CASES:
                 naive = args.naive_images if (not args.quick or (name == "conv1" and dtype == "float64")) else 0
@@ -209,7 +218,8 @@ def main(argv=None):
           f"run again before trusting a single MISS)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"threads": threads, "repeats": repeats, "rows": rows}, f, indent=1)
+            json.dump({"threads": threads, "repeats": repeats, "cpu_time": args.cpu_time, "rows": rows}, f,
+                      indent=1)
     return 0
 
 
