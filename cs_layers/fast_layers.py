@@ -93,8 +93,7 @@ def conv_forward_fast(x, w, b, conv_param):
         chunk = cols[:, :, :, :m]
         chunk[...] = windows[:, :, :, n0:n0 + m]  # im2col: the only copy of the windows
         prod = w_rows @ chunk.reshape(K, m * P)  # (F, m*P): one matrix product per chunk
-        out[n0:n0 + m] = prod.reshape(F, m, P).transpose(1, 0, 2)
-    out += b.reshape(F, 1)
+        np.add(prod.reshape(F, m, P).transpose(1, 0, 2), b.reshape(F, 1), out=out[n0:n0 + m])  # + bias
     out = out.reshape(N, F, H_out, W_out)
     ### END SOLUTION
     cache = (x, w, b, conv_param)
