@@ -144,7 +144,7 @@ def conv_backward_fast(dout, cache):
         chunk = cols[:, :, :, :m]
         chunk[...] = windows[:, :, :, n0:n0 + m]  # im2col, as in the forward pass
         dout_rows = dout[n0:n0 + m].transpose(1, 0, 2, 3).reshape(F, m * P).astype(dtype, copy=False)  # (F, m*P)
-        dw += dout_rows @ chunk.reshape(K, m * P).T  # (F, K)
+        dw += (chunk.reshape(K, m * P) @ dout_rows.T).T  # (F, K); this operand order is faster in OpenBLAS
         dcols = (w_rows.T @ dout_rows).reshape(C, HH, WW, m, H_out, W_out)
         for i in range(HH):  # col2im: kernel offset (i, j) of every window at once
             for j in range(WW):
