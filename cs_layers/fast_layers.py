@@ -28,16 +28,9 @@ torch and the naive layer) that holds the max.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from cs_layers.shapes import check_conv_args, check_pool_args
+from cs_layers.shapes import check_conv_args, check_dout, check_pool_args
 
 CHUNK_BYTES = 16 * 2**20  # bytes of im2col columns built at a time: cache-friendly, few BLAS calls
-
-
-def _check_dout(dout, shape, layer):
-    if np.shape(dout) != tuple(shape):
-        raise ValueError(
-            f"{layer}: dout has shape {np.shape(dout)} but the forward output had shape "
-            f"{tuple(shape)}; pass the gradient of the output of this same forward call")
 
 
 def _images_per_chunk(N, column_bytes):
@@ -123,7 +116,7 @@ def conv_backward_fast(dout, cache):
     stride, pad, H_out, W_out = check_conv_args(x, w, b, conv_param)
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
-    _check_dout(dout, (N, F, H_out, W_out), "conv_backward_fast")
+    check_dout(dout, (N, F, H_out, W_out), "conv_backward_fast")
     dtype = np.result_type(x, w, dout)
     # task2_5: conv_backward_fast
     ### BEGIN SOLUTION
@@ -208,7 +201,7 @@ def max_pool_backward_fast(dout, cache):
     x, pool_param = cache
     ph, pw, stride, H_out, W_out = check_pool_args(x, pool_param)
     N, C, H, W = x.shape
-    _check_dout(dout, (N, C, H_out, W_out), "max_pool_backward_fast")
+    check_dout(dout, (N, C, H_out, W_out), "max_pool_backward_fast")
     # task2_6: max_pool_backward_fast
     ### BEGIN SOLUTION
     out, _ = max_pool_forward_fast(x, pool_param)  # (N, C, H_out, W_out)

@@ -15,14 +15,7 @@ versions live in fast_layers.py and keep exactly the same cache contract.
 """
 import numpy as np
 
-from cs_layers.shapes import check_conv_args, check_pool_args
-
-
-def _check_dout(dout, shape, layer):
-    if np.shape(dout) != tuple(shape):
-        raise ValueError(
-            f"{layer}: dout has shape {np.shape(dout)} but the forward output had shape "
-            f"{tuple(shape)}; pass the gradient of the output of this same forward call")
+from cs_layers.shapes import check_conv_args, check_dout, check_pool_args
 
 
 # ---------------------------------------------------------------- building blocks (task2_1)
@@ -66,7 +59,7 @@ def affine_backward(dout, cache):
     - db: (M,)
     """
     x, w, b = cache
-    _check_dout(dout, (np.shape(x)[0], np.shape(w)[1]), "affine_backward")
+    check_dout(dout, (np.shape(x)[0], np.shape(w)[1]), "affine_backward")
     # task2_1: affine_backward
     ### BEGIN SOLUTION
     N = x.shape[0]
@@ -105,7 +98,7 @@ def relu_backward(dout, cache):
     Returns dx, same shape as x (the gradient at x == 0 is taken as 0).
     """
     x = cache
-    _check_dout(dout, np.shape(x), "relu_backward")
+    check_dout(dout, np.shape(x), "relu_backward")
     # task2_1: relu_backward
     ### BEGIN SOLUTION
     dx = dout * (x > 0)
@@ -208,7 +201,7 @@ def conv_backward_naive(dout, cache):
     stride, pad, H_out, W_out = check_conv_args(x, w, b, conv_param)
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
-    _check_dout(dout, (N, F, H_out, W_out), "conv_backward_naive")
+    check_dout(dout, (N, F, H_out, W_out), "conv_backward_naive")
     # task2_3: conv_backward_naive
     ### BEGIN SOLUTION
     x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H + 2*pad, W + 2*pad)
@@ -281,7 +274,7 @@ def max_pool_backward_naive(dout, cache):
     x, pool_param = cache
     ph, pw, stride, H_out, W_out = check_pool_args(x, pool_param)
     N, C, H, W = x.shape
-    _check_dout(dout, (N, C, H_out, W_out), "max_pool_backward_naive")
+    check_dout(dout, (N, C, H_out, W_out), "max_pool_backward_naive")
     # task2_4: max_pool_backward_naive
     ### BEGIN SOLUTION
     dx = np.zeros_like(x, dtype=np.result_type(x, dout))
@@ -374,7 +367,7 @@ def batchnorm_backward(dout, cache):
     - dbeta: (D,)
     """
     x_hat, gamma, inv_std, mode = cache
-    _check_dout(dout, np.shape(x_hat), "batchnorm_backward")
+    check_dout(dout, np.shape(x_hat), "batchnorm_backward")
     # task2_10: batchnorm_backward
     ### BEGIN SOLUTION
     dbeta = dout.sum(axis=0)  # (D,)
@@ -493,7 +486,7 @@ def spatial_groupnorm_backward(dout, cache):
     - dgamma, dbeta: (1, C, 1, 1)
     """
     x_hat, gamma, inv_std, G = cache
-    _check_dout(dout, np.shape(x_hat), "spatial_groupnorm_backward")
+    check_dout(dout, np.shape(x_hat), "spatial_groupnorm_backward")
     N, C, H, W = x_hat.shape
     # task2_11: spatial_groupnorm_backward
     ### BEGIN SOLUTION

@@ -147,3 +147,11 @@ def check_pool_args(x, pool_param):
             f"(x shape {np.shape(x)}); use a window no larger than the input")
     H_out, W_out = pool_output_shape((N, C, H, W), ph, pw, stride)
     return ph, pw, stride, H_out, W_out
+
+
+def check_dout(dout, shape, layer):
+    """Raise ValueError unless the upstream gradient has the forward output's shape."""
+    if np.shape(dout) != tuple(shape):
+        raise ValueError(
+            f"{layer}: dout has shape {np.shape(dout)} but the forward output had shape "
+            f"{tuple(shape)}; pass the gradient of the output of this same forward call")

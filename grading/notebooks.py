@@ -31,7 +31,9 @@ grader process; its gradebook holds the release cells, without solutions) is cac
 
 Result names (TaskResult.task):
     nb:<task>          the autograded grade cells of <task> (e.g. nb:task2_4 = task2_4_forward
-                       + task2_4_backward); passed when every cell got its points
+                       + task2_4_backward); passed when every cell got its points. Tasks
+                       the hidden tests grade count 0 points here (advisory only); the
+                       PyTorch tasks (task3_*) have no other grader and keep their points
     nb:<task>:manual   the manually graded answers of <task> (task2_12, task3_5), status
                        "pending" and 0 of 0 points until graded in nbgrader's formgrader
 task2_9's notebook cell is not reported here (its grade comes from the checkpoint), but it
@@ -56,7 +58,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grading import markers
+from grading import hidden_tests, markers
 from grading.results import TaskResult
 from grading.sandbox import Limits, run_sandboxed
 
@@ -67,6 +69,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ("ConvolutionalNetworks", "PyTorch")  # assignments/convnets/<name>.ipynb
 MODEL_FILE = "convnet_model.npz"
 MODEL_GRADED = frozenset({"task2_9"})  # graded from the checkpoint by hidden_tests.grade_model
+# Tasks the hidden tests grade (tamper-proof): their notebook checks are reported with
+# 0 points, so a student's kernel can never add points for work the hidden tests refused.
+HIDDEN_GRADED = frozenset(hidden_tests.TASK_POINTS) - MODEL_GRADED
 TASK_OF = re.compile(r"^(task\d+_\d+)")
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -396,7 +401,7 @@ def _task_results(outcome: Outcome, cells: dict) -> list[TaskResult]:
     results = []
     for (task, manual), specs in groups.items():
         name = f"nb:{task}:manual" if manual else f"nb:{task}"
-        points = sum(s.points for s in specs)
+        points = 0.0 if task in HIDDEN_GRADED else sum(s.points for s in specs)
         ids = ", ".join(s.grade_id for s in specs)
         if outcome.status != "ok":
             results.append(TaskResult(name, 0.0, points, outcome.status, outcome.message))
@@ -411,9 +416,10 @@ def _task_results(outcome: Outcome, cells: dict) -> list[TaskResult]:
             msg = (f"all notebook checks passed ({ids})" if not lost else
                    f"notebook checks failed: {', '.join(lost)}; open the autograded notebook "
                    "cell to see its error, fix, and run the notebook top to bottom")
+            note = (f"advisory, 0 points: the hidden tests grade {task}" if task in HIDDEN_GRADED
+                    else "advisory: checks run in your own kernel")
             results.append(TaskResult(name, min(got, points), points,
-                                      "failed" if lost else "passed",
-                                      msg + " (advisory: checks run in your own kernel)"))
+                                      "failed" if lost else "passed", f"{msg} ({note})"))
     return results
 
 

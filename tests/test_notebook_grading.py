@@ -88,6 +88,8 @@ def test_check_rejects_a_duplicated_cell_and_corrupt_json():
 CELLS = {
     "task2_4_forward": Cell("task2_4_forward", 1.0, True, False, True, "a"),
     "task2_4_backward": Cell("task2_4_backward", 2.0, True, False, True, "b"),
+    "task3_1_shape": Cell("task3_1_shape", 1.0, True, False, True, "f"),
+    "task3_1_train": Cell("task3_1_train", 2.0, True, False, True, "g"),
     "task2_9": Cell("task2_9", 5.0, True, False, True, "c"),
     "task2_12_q1": Cell("task2_12_q1", 2.0, True, True, False, "d"),
     "task2_9_train": Cell("task2_9_train", 0.0, False, True, False, "e"),
@@ -97,18 +99,22 @@ CELLS = {
 def test_results_per_task_partial_and_pending():
     out = Outcome("ConvolutionalNetworks", "ok",
                   scores={"task2_4_forward": 1.0, "task2_4_backward": 0.5, "task2_9": 5.0,
-                          "task2_12_q1": None})
+                          "task2_12_q1": None, "task3_1_shape": 1.0, "task3_1_train": 0.5})
     res = {r.task: r for r in notebooks._task_results(out, CELLS)}
-    assert set(res) == {"nb:task2_4", "nb:task2_12:manual"}  # task2_9: graded from the model
-    assert (res["nb:task2_4"].score, res["nb:task2_4"].max_score) == (1.5, 3.0)
+    # task2_9: graded from the model
+    assert set(res) == {"nb:task2_4", "nb:task3_1", "nb:task2_12:manual"}
+    assert (res["nb:task3_1"].score, res["nb:task3_1"].max_score) == (1.5, 3.0)
+    assert res["nb:task3_1"].status == "failed" and "task3_1_train" in res["nb:task3_1"].message
+    # a task the hidden tests grade: reported, but worth nothing in the notebook
+    assert (res["nb:task2_4"].score, res["nb:task2_4"].max_score) == (0.0, 0.0)
     assert res["nb:task2_4"].status == "failed" and "task2_4_backward" in res["nb:task2_4"].message
     manual = res["nb:task2_12:manual"]
     assert manual.score == manual.max_score == 0.0 and "awaiting manual grading" in manual.message
 
 
 def test_results_full_points_pass_and_failures_are_not_plain_zeros():
-    out = Outcome("ConvolutionalNetworks", "ok", scores={"task2_4_forward": 1.0, "task2_4_backward": 2.0})
-    (r,) = [r for r in notebooks._task_results(out, CELLS) if r.task == "nb:task2_4"]
+    out = Outcome("ConvolutionalNetworks", "ok", scores={"task3_1_shape": 1.0, "task3_1_train": 2.0})
+    (r,) = [r for r in notebooks._task_results(out, CELLS) if r.task == "nb:task3_1"]
     assert r.status == "passed" and r.score == r.max_score == 3.0
     for status in ("timeout", "memory", "error", "rejected", "missing"):
         res = notebooks._task_results(Outcome("ConvolutionalNetworks", status, "why"), CELLS)
@@ -119,8 +125,8 @@ def test_missing_notebooks_need_no_nbgrader_run(tmp_path):
     (tmp_path / "staging" / "cs_layers").mkdir(parents=True)
     (tmp_path / "work").mkdir()
     res = notebooks.grade_notebooks(tmp_path / "staging", "bob", workdir=tmp_path / "work")
-    assert res and all(r.status == "missing" and r.score == 0 < r.max_score for r in res
-                       if not r.task.endswith(":manual"))
+    assert res and all(r.status == "missing" and r.score == 0 for r in res)
+    assert all(r.max_score > 0 for r in res if r.task.startswith("nb:task3_") and "manual" not in r.task)
     assert {r.task for r in res} >= {"nb:task2_3", "nb:task3_5", "nb:task2_12:manual"}
 
 

@@ -169,7 +169,7 @@ def test_conv_float32_stays_float32(case):
         check_close(g, e, 1e-5, f"float32 conv {name} vs float64", CONV_BWD_HINT)
 
 
-@pytest.mark.task2_5
+@pytest.mark.given
 @pytest.mark.parametrize("x_shape, w_shape, conv_param, words", [
     ((1, 3, 5, 5), (2, 4, 3, 3), {"stride": 1, "pad": 1}, "C=3"),
     ((1, 1, 6, 6), (1, 1, 3, 3), {"stride": 2, "pad": 0}, "stride=2"),
@@ -285,7 +285,7 @@ def test_pool_float32_stays_float32(case):
     check_close(dx, max_pool_backward_naive(dout, cache), 0, "float32 fast vs naive pool dx", POOL_BWD_HINT)
 
 
-@pytest.mark.task2_6
+@pytest.mark.given
 @pytest.mark.parametrize("x_shape, pool_param, words", [
     ((1, 1, 2, 2), {"pool_height": 3, "pool_width": 2, "stride": 1}, "larger"),
     ((1, 1, 4, 4), {"pool_height": 2, "pool_width": 2, "stride": 0}, "stride"),
