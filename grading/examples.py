@@ -22,6 +22,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = REPO_ROOT / "cs_layers"
 MODEL_FILE = "assignments/convnets/convnet_model.npz"
+NOTEBOOK_DIR = "assignments/convnets"
+NOTEBOOKS = ("ConvolutionalNetworks.ipynb", "PyTorch.ipynb")
 _TASK_LINE = re.compile(r"^\s*#\s*(task\d+_\d+):\s*(\S+)\s*$")
 
 
@@ -112,8 +114,24 @@ def train_model(path: Path, *, epochs: int = 4, seed: int = 0, verbose: bool = F
     return float(solver.best_val_acc)
 
 
+def copy_notebooks(sub: Path, *, drop_grade_cell: str | None = None) -> None:
+    """sub/assignments/convnets/*.ipynb = the source notebooks (their answers filled in, as a
+    finished student's would be); `drop_grade_cell` deletes that grade cell, as an edited
+    submission might."""
+    import nbformat
+
+    for name in NOTEBOOKS:
+        nb = nbformat.read(REPO_ROOT / NOTEBOOK_DIR / name, as_version=4)
+        if drop_grade_cell:
+            nb.cells = [c for c in nb.cells
+                        if c.metadata.get("nbgrader", {}).get("grade_id") != drop_grade_cell]
+        nbformat.write(nb, Path(sub) / NOTEBOOK_DIR / name)
+
+
 def make_examples(dest: Path, *, model: Path | None = None) -> dict[str, Path]:
-    """DEST/correct, DEST/partly_wrong (wrong conv backward db, NaN in groupnorm), DEST/hostile.
+    """DEST/correct (with both notebooks), DEST/partly_wrong (wrong conv backward db, NaN in
+    groupnorm; no notebooks), DEST/hostile (fakes numpy, zeros from conv forward, a numpy.py,
+    notebooks with a deleted grade cell).
 
     `model`: a trained checkpoint to include (trained here when None).
     """
@@ -150,6 +168,8 @@ def make_examples(dest: Path, *, model: Path | None = None) -> dict[str, Path]:
         return _np.zeros_like(out), cache
     """))
     (subs["hostile"] / "numpy.py").write_text("raise SystemExit('a submitted numpy.py ran')\n")
+    copy_notebooks(subs["correct"])
+    copy_notebooks(subs["hostile"], drop_grade_cell="task2_3")
     return subs
 
 
