@@ -40,6 +40,29 @@ def _images_per_chunk(N, column_bytes):
 
 # ---------------------------------------------------------------- task2_5: convolution
 
+def im2col_windows(x, HH, WW, stride, pad):
+    """Every receptive field of the zero-padded input, as a view (no copy).
+
+    Inputs:
+    - x: input data, (N, C, H, W)
+    - HH, WW: kernel height and width
+    - stride, pad: as in conv_param, already checked by check_conv_args
+
+    Returns windows, a view of shape (C, HH, WW, N, H_out, W_out) with
+      windows[c, i, j, n, y, x] = x_pad[n, c, y*stride + i, x*stride + j]
+    so its first three axes are ordered like w.reshape(F, -1) and
+    windows.reshape(C*HH*WW, N*H_out*W_out) would be the im2col matrix.
+    """
+    # task2_5: im2col_windows
+    ### BEGIN SOLUTION
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H + 2*pad, W + 2*pad)
+    windows = sliding_window_view(x_pad, (HH, WW), axis=(2, 3))  # (N, C, H+2p-HH+1, W+2p-WW+1, HH, WW) view
+    windows = windows[:, :, ::stride, ::stride]  # (N, C, H_out, W_out, HH, WW) view
+    return windows.transpose(1, 4, 5, 0, 2, 3)  # (C, HH, WW, N, H_out, W_out) view
+    ### END SOLUTION
+
+
+
 def conv_forward_fast(x, w, b, conv_param):
     """Convolution forward pass with im2col: one matrix product per chunk of images.
 
@@ -72,10 +95,7 @@ def conv_forward_fast(x, w, b, conv_param):
     dtype = np.result_type(x, w, b)
     # task2_5: conv_forward_fast
     ### BEGIN SOLUTION
-    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H + 2*pad, W + 2*pad)
-    windows = sliding_window_view(x_pad, (HH, WW), axis=(2, 3))  # (N, C, H+2p-HH+1, W+2p-WW+1, HH, WW) view
-    windows = windows[:, :, ::stride, ::stride]  # (N, C, H_out, W_out, HH, WW) view
-    windows = windows.transpose(1, 4, 5, 0, 2, 3)  # (C, HH, WW, N, H_out, W_out) view
+    windows = im2col_windows(x, HH, WW, stride, pad)  # (C, HH, WW, N, H_out, W_out) view
     K, P = C * HH * WW, H_out * W_out  # rows of cols, output positions per image
     w_rows = w.reshape(F, K).astype(dtype, copy=False)  # (F, K)
     out = np.empty((N, F, P), dtype=dtype)  # (N, F, H_out*W_out)
@@ -120,15 +140,12 @@ def conv_backward_fast(dout, cache):
     dtype = np.result_type(x, w, dout)
     # task2_5: conv_backward_fast
     ### BEGIN SOLUTION
-    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))  # (N, C, H + 2*pad, W + 2*pad)
-    windows = sliding_window_view(x_pad, (HH, WW), axis=(2, 3))  # (N, C, H+2p-HH+1, W+2p-WW+1, HH, WW) view
-    windows = windows[:, :, ::stride, ::stride]  # (N, C, H_out, W_out, HH, WW) view
-    windows = windows.transpose(1, 4, 5, 0, 2, 3)  # (C, HH, WW, N, H_out, W_out) view
+    windows = im2col_windows(x, HH, WW, stride, pad)  # (C, HH, WW, N, H_out, W_out) view
     K, P = C * HH * WW, H_out * W_out  # rows of cols, output positions per image
     w_rows = w.reshape(F, K).astype(dtype, copy=False)  # (F, K)
     db = dout.sum(axis=(0, 2, 3))  # (F,)
     dw = np.zeros((F, K), dtype=dtype)  # (F, K)
-    dx_pad = np.zeros(x_pad.shape, dtype=dtype)  # (N, C, H + 2*pad, W + 2*pad)
+    dx_pad = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=dtype)
     dx_pad_c = dx_pad.transpose(1, 0, 2, 3)  # (C, N, H + 2*pad, W + 2*pad) view, ordered like dcols
     step = _images_per_chunk(N, K * P * dw.itemsize)
     cols = np.empty((C, HH, WW, step, H_out, W_out), dtype=dtype)  # reused buffer
