@@ -399,7 +399,7 @@ printf 'torch==%s\n' "$have" >"$TMP_DIR/constraints.txt"
 grep -v -E '^[[:space:]]*torch[[:space:]]*([=<>!~;[#]|$)' "$REQ_FILE" >"$TMP_DIR/requirements-without-torch.txt" || true
 say "Constraint: torch==$have (requirements.txt pins $PINNED_SPEC for CPU machines; the GPU build replaces it)"
 run "$VPY" -m pip install -r "$TMP_DIR/requirements-without-torch.txt" -c "$TMP_DIR/constraints.txt"
-run "$VPY" -m pip install --no-deps --no-build-isolation -e "$SCRIPT_DIR"
+run "$VPY" -m pip install --no-deps -e "$SCRIPT_DIR"
 run touch "$VENV/.installed"  # tells the Makefile this venv is ready (so 'make test' keeps this torch)
 
 # ---- verify ---------------------------------------------------------------------------------
