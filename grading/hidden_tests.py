@@ -45,12 +45,21 @@ TASK_POINTS: dict[str, float] = {
     "task2_9": 6.0,
     "task2_10": 6.0,
     "task2_11": 6.0,
+    # PyTorch (cs_layers/torch_nets.py), graded by grading.torch_cases in a torch worker;
+    # task3_5 from the saved challenge weights.
+    "task3_1": 2.0,
+    "task3_2": 2.0,
+    "task3_3": 2.0,
+    "task3_4": 2.0,
+    "task3_5": 6.0,
 }
-MODULE_TASKS = tuple(t for t in TASK_POINTS if t != "task2_9")
+TORCH_TASKS = ("task3_1", "task3_2", "task3_3", "task3_4", "task3_5")
+MODULE_TASKS = tuple(t for t in TASK_POINTS if t != "task2_9" and t not in TORCH_TASKS)
 TASK_FILES = {  # the file a task lives in (for "missing")
     "task2_1": "layers", "task2_2": "layers", "task2_3": "layers", "task2_4": "layers",
     "task2_5": "fast_layers", "task2_6": "fast_layers", "task2_7": "layer_utils",
     "task2_8": "cnn", "task2_10": "layers", "task2_11": "layers",
+    **{t: "torch_nets" for t in TORCH_TASKS},
 }
 TOL = {"float64": 1e-7, "float32": 1e-4}  # max |received - expected| / max |expected|
 MODEL_THRESHOLDS = {"digits": 0.90, "cifar10": 0.50}  # test accuracy for full points
@@ -74,6 +83,7 @@ class Case:
     inputs: dict[str, np.ndarray]  # name -> array (names are unique in the suite)
     expected: dict[str, np.ndarray] = field(default_factory=dict)
     tol: float = TOL["float64"]
+    checks: dict = field(default_factory=dict)  # output name -> check(received, expected, tol)
 
     def plan(self) -> dict:
         return {"id": self.id, "task": self.task, "steps": self.steps,
@@ -84,9 +94,10 @@ class Case:
 class Suite:
     cases: list[Case]
     points: dict[str, float]
+    torch: Suite | None = None  # the PyTorch tasks, graded in their own worker (torch_cases.py)
 
     def tasks(self) -> list[str]:
-        return [t for t in MODULE_TASKS if any(c.task == t for c in self.cases)]
+        return [t for t in self.points if any(c.task == t for c in self.cases)]
 
 
 # ---------------------------------------------------------------- case builders
@@ -337,7 +348,9 @@ def build_suite(seed: bytes, tasks=None) -> Suite:
     """
     b = _Builder(np.random.default_rng(0))
     both, three = ("float64", "float32"), ("float64", "float32", "float64")
-    wanted = set(tasks or MODULE_TASKS)
+    wanted = set(tasks or MODULE_TASKS + TORCH_TASKS)
+    torch_wanted = sorted(wanted & set(TORCH_TASKS))
+    wanted -= set(TORCH_TASKS)
     builders = {
         "task2_1": _task2_1,
         "task2_2": lambda b: _conv_cases(b, "task2_2", "layers.conv_forward_naive", False,
@@ -368,7 +381,12 @@ def build_suite(seed: bytes, tasks=None) -> Suite:
     for case in b.cases:
         raw = worker.run_case(case.plan(), case.inputs, _reference_module)
         case.expected = {k: np.asarray(v, dtype=np.float64) for k, v in raw.items()}
-    return Suite(b.cases, dict(TASK_POINTS))
+    suite = Suite(b.cases, dict(TASK_POINTS))
+    if torch_wanted:
+        from grading import torch_cases  # imports torch (grader side only)
+
+        suite.torch = torch_cases.build_suite(seed, torch_wanted)
+    return suite
 
 
 # ---------------------------------------------------------------- running a submission
@@ -478,7 +496,7 @@ def _check_case(case: Case, out_dir: Path, status: dict) -> tuple[str, str]:
                 problems.append(f"{name[5:-6]} has shape {tuple(arr.tolist()) if arr.ndim == 1 and arr.size < 8 else '?'}, "
                                 f"expected {tuple(int(v) for v in exp)}")
             continue
-        ok, why = compare(arr, exp, case.tol)
+        ok, why = case.checks.get(name, compare)(arr, exp, case.tol)
         if not ok:
             problems.append(f"{name}: {why}")
     if problems:
@@ -495,12 +513,13 @@ def _prepare_workdir(workdir: Path, student_dir: Path, suite: Suite) -> set[str]
         for name, value in case.inputs.items():
             np.save(inputs / f"{name}.npy", value, allow_pickle=False)
     shutil.copyfile(worker.__file__, workdir / "worker.py")
+    shutil.copyfile(Path(worker.__file__).with_name("torch_probes.py"), workdir / "torch_probes.py")
     # Root-owned, world-writable, sticky: the sandbox user can add files but cannot remove,
     # rename or swap the folders (or the files of an earlier run) for links.
     (workdir / "outputs" / "status").mkdir(parents=True)
     for d in (workdir / "outputs", workdir / "outputs" / "status"):
         os.chmod(d, 0o1777)
-    for p in (workdir / "worker.py", *inputs.iterdir()):
+    for p in (workdir / "worker.py", workdir / "torch_probes.py", *inputs.iterdir()):
         os.chmod(p, 0o444)
     for d in (inputs, workdir / "pkg", workdir / "pkg" / "cs_layers"):
         os.chmod(d, 0o555)

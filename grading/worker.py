@@ -20,6 +20,7 @@ same steps on the instructor's reference to get the expected outputs.
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import json
 import os
@@ -63,7 +64,7 @@ def _arg(spec, env, arrays):
     raise ValueError(f"unknown argument spec {sorted(spec)}")
 
 
-def run_case(case: dict, arrays: dict, import_module) -> dict:
+def run_case(case: dict, arrays: dict, import_module, probes=None) -> dict:
     """Run one case's steps; returns {output name: raw value}.
 
     case: {"steps": [...], "outputs": [...]} from the plan. import_module(name)
@@ -72,6 +73,8 @@ def run_case(case: dict, arrays: dict, import_module) -> dict:
       {"call": "mod.fn", "args": [spec...], "kwargs": {k: spec}, "as": name}
       {"method": [name, "meth"], "args": [...], "kwargs": {...}, "as": name}
       {"set": [name, ".attr", key...], "value": spec}
+      {"probe": "p", "module": "mod", "args": [...], "as": name}: probes["p"](module, *args)
+      (probes: the PROBES of torch_probes.py, the PyTorch tasks' shared checks)
     Outputs: {"name": n, "r": [name, path...]} (a result) or
     {"name": n, "arg": [step name, arg index, key...]} (an argument after the call,
     e.g. bn_param's running_mean); "shape": true returns the value's shape.
@@ -86,6 +89,8 @@ def run_case(case: dict, arrays: dict, import_module) -> dict:
         elif "method" in step:
             name, meth = step["method"]
             func = getattr(env[name], meth)
+        elif "probe" in step:
+            func = functools.partial(probes[step["probe"]], import_module(step["module"]))
         elif "set" in step:
             name, *path = step["set"]
             target = _follow(env[name], path[:-1])
@@ -116,7 +121,8 @@ def run_case(case: dict, arrays: dict, import_module) -> dict:
 
 def case_modules(case: dict) -> set[str]:
     """The cs_layers submodules a case calls directly."""
-    return {s["call"].split(".")[0] for s in case["steps"] if "call" in s}
+    return ({s["call"].split(".")[0] for s in case["steps"] if "call" in s}
+            | {s["module"] for s in case["steps"] if "probe" in s})
 
 
 # ---------------------------------------------------------------- inside the sandbox
@@ -162,6 +168,19 @@ def _to_array(value, np):
     return arr if arr.dtype.kind in "biuf" else None
 
 
+def _load_probes(workdir: str, plan: dict):
+    """PROBES of WORKDIR/torch_probes.py (it imports torch) when a case uses one, else None."""
+    if not any("probe" in s for c in plan["cases"] for s in c["steps"]):
+        return None
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("torch_probes",
+                                                  os.path.join(workdir, "torch_probes.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.PROBES
+
+
 def main(workdir: str) -> int:
     workdir = os.path.abspath(workdir)
     with open(os.path.join(workdir, "plan.json")) as f:
@@ -173,6 +192,7 @@ def main(workdir: str) -> int:
     sys.path[:0] = [os.path.join(workdir, "pkg")]
     sys.path.extend(plan["site_packages"])
     import numpy as np  # before any student code runs
+    probes = _load_probes(workdir, plan)  # torch too, when the plan has PyTorch cases
 
     out_dir = os.path.join(workdir, "outputs")
     status_dir = os.path.join(out_dir, "status")
@@ -208,7 +228,7 @@ def main(workdir: str) -> int:
         try:
             for name in case.get("inputs", []):
                 arrays[name] = np.load(os.path.join(inputs, name + ".npy"), allow_pickle=False)
-            outputs = run_case(case, arrays, import_module)
+            outputs = run_case(case, arrays, import_module, probes)
             rejected = []
             for name, value in outputs.items():
                 arr = _to_array(value, np)
