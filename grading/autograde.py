@@ -4,6 +4,8 @@ SUBMISSIONS holds `<student_id>/` folders and/or `<student_id>.zip` files laid o
 the release. For each student, in parallel worker processes:
 
     unpack (whitelist only) -> grade_module (hidden tests, sandboxed worker)
+                            -> grade_torch (task3_*, a sandboxed torch worker; task3_5
+                               from the saved challenge weights)
                             -> grade_model (task2_9, the saved checkpoint)
                             -> notebook_results (nbgrader; see its docstring)
     -> OUT/results/<student_id>.json   written atomically as soon as the student is done
@@ -163,7 +165,14 @@ def grade_submission(sub: Submission, suite, *, limits=None,
             results = list(hidden_tests.grade_module(tmp / "staging", suite,
                                                      workdir=tmp / "work", limits=limits))
         except Exception as err:  # a grader bug must not cost the class its run
-            results = _all_failed("error", _grader_error("module grading", err), module_tasks())
+            results = _all_failed("error", _grader_error("module grading", err),
+                                  hidden_tests.MODULE_TASKS)
+        try:  # task3_*: the PyTorch tasks, in their own sandboxed torch worker
+            from grading import torch_cases
+            results += torch_cases.grade_torch(tmp / "staging", suite, workdir=tmp / "torchwork")
+        except Exception as err:
+            results += _all_failed("error", _grader_error("PyTorch grading", err),
+                                   hidden_tests.TORCH_TASKS)
         results = _complete(results, module_tasks())
         model = tmp / "staging" / MODEL_FILE
         try:

@@ -35,17 +35,17 @@ from pathlib import Path
 
 import numpy as np
 
-from grading import hidden_tests, torch_probes, worker
+from grading import hidden_tests, torch_probes, unpack, worker
 from grading.hidden_tests import TOL, Case, Suite
 from grading.results import TaskResult
 from grading.sandbox import Limits
 
 CHALLENGE_TASK = "task3_5"
-CHALLENGE_FILE = "assignments/convnets/challenge_model.pt"  # in the submission, next to the .npz
+CHALLENGE_FILE = unpack.CHALLENGE_FILE  # in the submission, next to convnet_model.npz
 CHALLENGE_TARGETS = {"digits": 0.95, "cifar10": 0.70}  # held-out test accuracy for full points
 CHANCE = 0.10
 CIFAR_HELDOUT = 1000  # CIFAR-10 test images drawn per grading run (digits: its whole test split)
-MAX_WEIGHTS_BYTES = 64 * 1024 * 1024
+MAX_WEIGHTS_BYTES = 50 * 1024 * 1024  # = unpack.MAX_MODEL_BYTES
 INIT_TOL = 0.10  # std within 10% of sqrt(2 / fan_in)
 # One torch worker per student: importing torch maps a few GiB of address space and takes
 # seconds; one case (the challenge on 1000 CIFAR images, one thread) may take up to a minute.
@@ -178,9 +178,18 @@ def _param_shapes(builder, kw):
     return [(C1, C, 5, 5), (C1,), (C2, C1, 3, 3), (C2,), (K, C2 * kw["height"] * kw["width"]), (K,)]
 
 
+def _init_kwargs(b, fc: bool):
+    """Sizes large enough that the sample std of every weight is within ~2% of its target."""
+    if fc:
+        return {"input_size": int(b.rng.integers(300, 500)), "hidden_size": int(b.rng.integers(150, 250)),
+                "num_classes": 10}
+    return {"in_channel": 3, "channel_1": int(b.rng.integers(16, 24)), "channel_2": 8,
+            "num_classes": 10, "height": b.odd(7, 9), "width": int(b.rng.integers(7, 10))}
+
+
 def _model_cases(b: _Builder, task: str, fc: str, conv: str, kaiming_init: bool):
     for builder in (fc, conv):
-        dims, kw = _fc_kwargs(b) if builder == fc else (None, _conv_kwargs(b))
+        kw = _init_kwargs(b, builder == fc)
         shapes = _param_shapes(builder, kw)
         args = ", ".join(f"{k}={v}" for k, v in kw.items())
         c, arr = b.new(task, f"{builder}({args}): parameters and initialisation")
@@ -192,6 +201,9 @@ def _model_cases(b: _Builder, task: str, fc: str, conv: str, kaiming_init: bool)
             c.outputs += _outs([f"p{i}" for i in range(len(shapes))])
             c.checks = {f"p{i}": kaiming for i in range(0, len(shapes), 2)}
 
+        dims, kw = _fc_kwargs(b) if builder == fc else (None, _conv_kwargs(b))
+        shapes = _param_shapes(builder, kw)
+        args = ", ".join(f"{k}={v}" for k, v in kw.items())
         N = b.odd(1, 7)
         x_shape = (N, *dims) if builder == fc else (N, kw["in_channel"], kw["height"], kw["width"])
         c, arr = b.new(task, f"{builder}({args}) with fixed weights: scores, loss, gradients, "

@@ -5,6 +5,7 @@ Only the files the release defines are taken:
     assignments/convnets/ConvolutionalNetworks.ipynb
     assignments/convnets/PyTorch.ipynb
     assignments/convnets/convnet_model.npz
+    assignments/convnets/challenge_model.pt
 Everything else (a submitted numpy.py, sitecustomize.py, build products...) is ignored
 and listed in `Intake.ignored`.
 
@@ -30,11 +31,12 @@ NOTEBOOKS = (
     "assignments/convnets/PyTorch.ipynb",
 )
 MODEL_FILE = "assignments/convnets/convnet_model.npz"
+CHALLENGE_FILE = "assignments/convnets/challenge_model.pt"  # task3_5 weights (torch_nets.save_challenge)
 
 # Size caps, in bytes (per file kind, and for the whole submission).
 MAX_PY_BYTES = 1 << 20            # 1 MiB per module file
 MAX_NOTEBOOK_BYTES = 50 << 20     # 50 MiB per notebook (outputs with images)
-MAX_MODEL_BYTES = 50 << 20        # 50 MiB for the checkpoint
+MAX_MODEL_BYTES = 50 << 20        # 50 MiB for the checkpoint (and the challenge weights)
 MAX_TOTAL_BYTES = 150 << 20       # everything kept, together
 MAX_ZIP_MEMBERS = 5000            # members listed in one zip (kept or not)
 MAX_ZIP_UNCOMPRESSED = 500 << 20  # declared total size of all members
@@ -82,7 +84,7 @@ def _cap_for(relpath: str) -> int:
 
 
 def _whitelist(module_names: frozenset[str]) -> frozenset[str]:
-    return frozenset({f"cs_layers/{n}" for n in module_names} | set(NOTEBOOKS) | {MODEL_FILE})
+    return frozenset({f"cs_layers/{n}" for n in module_names} | set(NOTEBOOKS) | {MODEL_FILE, CHALLENGE_FILE})
 
 
 def unpack(src: Path, staging: Path, *, module_names: frozenset[str] | None = None) -> Intake:
