@@ -4,11 +4,13 @@ Packs exactly the graded files, from the folder that holds cs_layers/:
   cs_layers/*.py
   assignments/convnets/ConvolutionalNetworks.ipynb, assignments/convnets/PyTorch.ipynb
   assignments/convnets/convnet_model.npz   (written by the notebook, task2_9)
+  assignments/convnets/challenge_model.pt  (written by PyTorch.ipynb, task3_5)
 
 Refuses (exit 1, no zip written) when a file is missing, a module has a syntax
 error, a notebook does not parse, an nbgrader cell of the release was deleted
 or a read-only one edited (compared with assignments/convnets/.release_manifest.json
-from the release), the checkpoint is unreadable, or the zip would be too big.
+from the release), the checkpoint or the challenge weights are unreadable, or the
+zip would be too big.
 Warns when notebook cells were run out of order or never run. Then prints
 what it packed and the self-check status of every task.
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 NB_DIR = "assignments/convnets"
 NOTEBOOKS = [f"{NB_DIR}/ConvolutionalNetworks.ipynb", f"{NB_DIR}/PyTorch.ipynb"]
 MODEL = f"{NB_DIR}/convnet_model.npz"
+CHALLENGE = f"{NB_DIR}/challenge_model.pt"
 MANIFEST = f"{NB_DIR}/.release_manifest.json"
 MODEL_KEYS = ("W1", "b1", "W2", "b2", "W3", "b3")
 DEFAULT_MAX_MB = 20.0
@@ -37,7 +40,7 @@ def package_root():
 def graded_files(root):
     """Relative paths of every file the submission must hold."""
     py = sorted(p.relative_to(root).as_posix() for p in (root / "cs_layers").glob("*.py"))
-    return py + NOTEBOOKS + [MODEL]
+    return py + NOTEBOOKS + [MODEL, CHALLENGE]
 
 
 def check_python(root, rel):
@@ -108,6 +111,22 @@ def check_model(root, rel):
     return []
 
 
+def check_challenge(root, rel):
+    """The challenge file must be what torch_nets.save_challenge writes (read as tensors only)."""
+    try:
+        import torch
+        saved = torch.load(root / rel, map_location="cpu", weights_only=True)
+        ok = isinstance(saved, dict) and saved.get("dataset") in ("digits", "cifar10") \
+            and isinstance(saved.get("state_dict"), dict)
+    except Exception as e:  # a truncated or foreign file raises various errors
+        return [f"{rel}: cannot be read as challenge weights ({type(e).__name__}); save it again "
+                f"with torch_nets.save_challenge in PyTorch.ipynb (task3_5)."]
+    if not ok:
+        return [f"{rel}: not written by torch_nets.save_challenge(model, dataset, path); save it "
+                f"again with that function (task3_5)."]
+    return []
+
+
 def collect(root):
     """(files, problems, warnings) for the submission rooted at `root`."""
     problems, warnings = [], []
@@ -116,8 +135,9 @@ def collect(root):
         problems.append(f"no cs_layers/*.py under {root}; run this from the assignment folder.")
     missing = [f for f in files if not (root / f).is_file()]
     for f in missing:
-        hint = ("train the ConvNet in the notebook (task2_9); it saves this file"
-                if f == MODEL else "restore it from the release")
+        hint = {MODEL: "train the ConvNet in the notebook (task2_9); it saves this file",
+                CHALLENGE: "train the challenge model in PyTorch.ipynb (task3_5); it saves this file",
+                }.get(f, "restore it from the release")
         problems.append(f"{f}: missing; {hint}.")
     try:
         manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
@@ -136,6 +156,8 @@ def collect(root):
             warnings += w
         elif f == MODEL:
             problems += check_model(root, f)
+        elif f == CHALLENGE:
+            problems += check_challenge(root, f)
     return files, problems, warnings
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = REPO_ROOT / "cs_layers"
 MODEL_FILE = "assignments/convnets/convnet_model.npz"
+CHALLENGE_FILE = "assignments/convnets/challenge_model.pt"  # task3_5 (torch_nets.save_challenge)
 NOTEBOOK_DIR = "assignments/convnets"
 NOTEBOOKS = ("ConvolutionalNetworks.ipynb", "PyTorch.ipynb")
 _TASK_LINE = re.compile(r"^\s*#\s*(task\d+_\d+):\s*(\S+)\s*$")
@@ -114,6 +115,36 @@ def train_model(path: Path, *, epochs: int = 4, seed: int = 0, verbose: bool = F
     return float(solver.best_val_acc)
 
 
+def train_challenge(path: Path, *, epochs: int = 3, seed: int = 0) -> float:
+    """Train the reference challenge model on the digits and save it; returns test accuracy."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from cs_layers import torch_nets
+    from cs_layers.data import get_data
+
+    torch.manual_seed(seed)
+    data = get_data("digits")
+    std = float(data["X_train"].std())
+    X, y = torch_nets.image_tensors(data["X_train"], std), torch.from_numpy(data["y_train"])
+    model = torch_nets.challenge_model("digits")
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    for _ in range(epochs):
+        model.train()
+        for idx in torch.randperm(len(X)).split(64):
+            loss = F.cross_entropy(model(X[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.inference_mode():
+        pred = model(torch_nets.image_tensors(data["X_test"], std)).argmax(1).numpy()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch_nets.save_challenge(model, "digits", path)
+    return float(np.mean(pred == data["y_test"]))
+
+
 def copy_notebooks(sub: Path, *, drop_grade_cell: str | None = None) -> None:
     """sub/assignments/convnets/*.ipynb = the source notebooks (their answers filled in, as a
     finished student's would be); `drop_grade_cell` deletes that grade cell, as an edited
@@ -128,12 +159,14 @@ def copy_notebooks(sub: Path, *, drop_grade_cell: str | None = None) -> None:
         nbformat.write(nb, Path(sub) / NOTEBOOK_DIR / name)
 
 
-def make_examples(dest: Path, *, model: Path | None = None) -> dict[str, Path]:
+def make_examples(dest: Path, *, model: Path | None = None,
+                  challenge: Path | None = None) -> dict[str, Path]:
     """DEST/correct (with both notebooks), DEST/partly_wrong (wrong conv backward db, NaN in
     groupnorm; no notebooks), DEST/hostile (fakes numpy, zeros from conv forward, a numpy.py,
     notebooks with a deleted grade cell).
 
-    `model`: a trained checkpoint to include (trained here when None).
+    `model`: a trained checkpoint to include (trained here when None); `challenge`: trained
+    challenge weights (task3_5) to include (trained here when None).
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
@@ -141,11 +174,16 @@ def make_examples(dest: Path, *, model: Path | None = None) -> dict[str, Path]:
         model = dest / ".model.npz"
         acc = train_model(model)
         print(f"trained the example model: validation accuracy {acc:.3f}")
+    if challenge is None:
+        challenge = dest / ".challenge_model.pt"
+        acc = train_challenge(challenge)
+        print(f"trained the example challenge model: digits test accuracy {acc:.3f}")
     subs = {}
     for name in ("correct", "partly_wrong", "hostile"):
         sub = copy_reference(dest / name)
         (sub / MODEL_FILE).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(model, sub / MODEL_FILE)
+        shutil.copyfile(challenge, sub / CHALLENGE_FILE)
         subs[name] = sub
     append_patch(subs["partly_wrong"], "layers.py", wrap("conv_backward_naive", """
         dx, dw, db = _orig(*args, **kwargs)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from grading.examples import (MODEL_FILE, REFERENCE, append_patch, copy_reference, importers,
+from grading.examples import (CHALLENGE_FILE, MODEL_FILE, REFERENCE, append_patch, copy_reference, importers,
                               task_modules, wrap)
 
 REPO = REFERENCE.parent
@@ -39,6 +39,7 @@ class Context:
     submissions: Path  # the folder graded (other students live here)
     out: Path  # the grader's output folder (results, seed, gradebook)
     model: Path | None  # a trained checkpoint (for the correct and partly wrong submissions)
+    challenge: Path | None = None  # trained challenge weights (task3_5), with the checkpoint
     repo: Path = REPO
 
 
@@ -60,6 +61,8 @@ def _reference(dest: Path, ctx: Context, *, model: bool = False) -> Path:
     if model:
         (dest / MODEL_FILE).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ctx.model, dest / MODEL_FILE)
+        if ctx.challenge is not None:
+            shutil.copyfile(ctx.challenge, dest / CHALLENGE_FILE)
     return dest
 
 
@@ -410,6 +413,8 @@ def expected_statuses(case: Case, tasks: list[str]) -> dict[str, str]:
         return {t: case.expect["*"] for t in tasks}
     out = {t: "passed" for t in tasks}
     out[MODEL_TASK] = "passed" if case.model else "missing"
+    if "task3_5" in out:  # the challenge weights travel with the checkpoint
+        out["task3_5"] = "passed" if case.model else "missing"
     where = task_modules()
     for key, status in case.expect.items():
         if key.startswith("module:"):

@@ -209,13 +209,17 @@ def _autograde(subs, out, *extra, timeout=900):
 @pytest.fixture(scope="module")
 def corpus_run(tmp_path_factory):
     """Build the whole corpus and grade it once with --jobs 2."""
-    from grading.examples import train_model
+    from grading.examples import train_challenge, train_model
 
     root = tmp_path_factory.mktemp("corpus")
     model = root / "model.npz"
     acc = train_model(model, epochs=2)
     assert acc > 0.9, f"the corpus model trained to only {acc:.3f}; raise epochs in train_model"
-    ctx = Context(submissions=root / "submissions", out=root / "out", model=model)
+    challenge = root / "challenge_model.pt"
+    acc = train_challenge(challenge, epochs=2)
+    assert acc >= 0.95, f"the corpus challenge model reached only {acc:.3f}; raise its epochs"
+    ctx = Context(submissions=root / "submissions", out=root / "out", model=model,
+                  challenge=challenge)
     layers = _layers()
     runnable = [c for c in cases(ctx) if all(layers[n][0] for n in c.needs)]
     build_corpus(ctx.submissions, ctx, runnable)

@@ -6,6 +6,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from cs_layers import submit
@@ -46,6 +47,7 @@ def tree(tmp_path):
         manifest[name] = cell_manifest(nb_dir / name)
     (nb_dir / ".release_manifest.json").write_text(json.dumps(manifest))
     np.savez(nb_dir / "convnet_model.npz", **{k: np.ones(3, np.float32) for k in submit.MODEL_KEYS})
+    torch.save({"dataset": "digits", "state_dict": {"w": torch.ones(2)}}, tmp_path / submit.CHALLENGE)
     (tmp_path / "notes.txt").write_text("not graded")
     return tmp_path
 
@@ -58,7 +60,8 @@ def test_packs_exactly_the_graded_files(tree, capsys):
     assert _run(tree) == 0
     with zipfile.ZipFile(tree / "submission.zip") as zf:
         names = sorted(zf.namelist())
-    assert names == sorted(["cs_layers/__init__.py", "cs_layers/layers.py", submit.MODEL, *submit.NOTEBOOKS])
+    assert names == sorted(["cs_layers/__init__.py", "cs_layers/layers.py", submit.MODEL, submit.CHALLENGE,
+                            *submit.NOTEBOOKS])
     out = capsys.readouterr()
     assert "wrote" in out.out and "convnet_model.npz" in out.out and "WARNING" not in out.out
 
@@ -74,6 +77,13 @@ def _refused(tree, capsys, *args, words):
 def test_refuses_a_missing_checkpoint(tree, capsys):
     (tree / submit.MODEL).unlink()
     _refused(tree, capsys, words="convnet_model.npz: missing; train the ConvNet")
+
+
+def test_refuses_missing_or_foreign_challenge_weights(tree, capsys):
+    (tree / submit.CHALLENGE).unlink()
+    _refused(tree, capsys, words="challenge_model.pt: missing; train the challenge model")
+    torch.save({"w": torch.ones(1)}, tree / submit.CHALLENGE)
+    _refused(tree, capsys, words="torch_nets.save_challenge")
 
 
 def test_refuses_a_notebook_that_does_not_parse(tree, capsys):
