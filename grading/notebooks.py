@@ -32,8 +32,8 @@ grader process; its gradebook holds the release cells, without solutions) is cac
 Result names (TaskResult.task):
     nb:<task>          the autograded grade cells of <task> (e.g. nb:task2_4 = task2_4_forward
                        + task2_4_backward); passed when every cell got its points. Tasks
-                       the hidden tests grade count 0 points here (advisory only); the
-                       PyTorch tasks (task3_*) have no other grader and keep their points
+                       the hidden tests grade count 0 points here (advisory only), the
+                       PyTorch tasks (task3_*, graded by grading.torch_cases) included
     nb:<task>:manual   the manually graded answers of <task> (task2_12, task3_5), status
                        "pending" and 0 of 0 points until graded in nbgrader's formgrader
 task2_9's notebook cell is not reported here (its grade comes from the checkpoint), but it
@@ -401,7 +401,7 @@ def _task_results(outcome: Outcome, cells: dict) -> list[TaskResult]:
     results = []
     for (task, manual), specs in groups.items():
         name = f"nb:{task}:manual" if manual else f"nb:{task}"
-        points = 0.0 if task in HIDDEN_GRADED else sum(s.points for s in specs)
+        points = 0.0 if task in HIDDEN_GRADED and not manual else sum(s.points for s in specs)
         ids = ", ".join(s.grade_id for s in specs)
         if outcome.status != "ok":
             results.append(TaskResult(name, 0.0, points, outcome.status, outcome.message))
