@@ -150,3 +150,7 @@ def test_notebook_executes_headless(name, tmp_path, monkeypatch):
         pytest.fail(f"{name} failed when executed headless (CS_LAYERS_FAST=1):\n{err}")
     if name == "ConvolutionalNetworks.ipynb":
         assert (work / "convnet_model.npz").is_file(), "the notebook must save convnet_model.npz (task2_9)"
+    if name == "PyTorch.ipynb":
+        from cs_layers.torch_nets import load_challenge
+        assert load_challenge(work / "challenge_model.pt")[1] == "digits", \
+            "the notebook must save challenge_model.pt with torch_nets.save_challenge (task3_5)"
