@@ -165,14 +165,14 @@ def grade_submission(sub: Submission, suite, *, limits=None,
             results = list(hidden_tests.grade_module(tmp / "staging", suite,
                                                      workdir=tmp / "work", limits=limits))
         except Exception as err:  # a grader bug must not cost the class its run
-            results = _all_failed("error", _grader_error("module grading", err),
-                                  hidden_tests.MODULE_TASKS)
-        try:  # task3_*: the PyTorch tasks, in their own sandboxed torch worker
-            from grading import torch_cases
-            results += torch_cases.grade_torch(tmp / "staging", suite, workdir=tmp / "torchwork")
-        except Exception as err:
-            results += _all_failed("error", _grader_error("PyTorch grading", err),
-                                   hidden_tests.TORCH_TASKS)
+            results = _all_failed("error", _grader_error("module grading", err), module_tasks())
+        if getattr(suite, "torch", None) is not None:  # task3_*: in their own torch worker
+            try:
+                from grading import torch_cases
+                results += torch_cases.grade_torch(tmp / "staging", suite, workdir=tmp / "torchwork")
+            except Exception as err:
+                results += _all_failed("error", _grader_error("PyTorch grading", err),
+                                       hidden_tests.TORCH_TASKS)
         results = _complete(results, module_tasks())
         model = tmp / "staging" / MODEL_FILE
         try:

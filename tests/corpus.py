@@ -164,6 +164,54 @@ def _corrupt_notebook(dest: Path, ctx: Context) -> Path:
     return _notebook(dest, ctx, lambda nb: '{"cells": [ {"cell_type": "code", "sour')
 
 
+TORCH_TASKS = ("task3_1", "task3_2", "task3_3", "task3_4", "task3_5")
+
+# One code cell inserted at the top of PyTorch.ipynb: every trick a kernel-side grader falls for.
+_TORCH_NOTEBOOK_ATTACK = """
+import ast, builtins, torch
+class _Swallow(ast.NodeTransformer):  # wraps every later cell in try/except
+    def visit_Module(self, node):
+        handler = ast.ExceptHandler(type=ast.Name("BaseException", ast.Load()), name=None,
+                                    body=[ast.Pass()])
+        return ast.fix_missing_locations(ast.Module(
+            body=[ast.Try(body=node.body or [ast.Pass()], handlers=[handler], orelse=[],
+                          finalbody=[])], type_ignores=[]))
+get_ipython().ast_transformers.append(_Swallow())
+builtins.AssertionError = type("AssertionError", (Exception,), {})  # patched builtins
+torch.allclose = lambda *a, **k: True  # patched torch functions
+torch.testing.assert_close = lambda *a, **k: None
+torch.Tensor.__eq__ = lambda self, other: torch.ones((), dtype=torch.bool)
+"""
+
+
+def _torch_stub(dest: Path, ctx: Context) -> Path:
+    """The reference with torch_nets.py stubbed for every task3 (no challenge weights)."""
+    from grading.markers import strip_solutions
+
+    _reference(dest, ctx, model=True)
+    path = dest / "cs_layers" / "torch_nets.py"
+    path.write_text(strip_solutions(path.read_text(), path.name, set(TORCH_TASKS))[0])
+    (dest / CHALLENGE_FILE).unlink(missing_ok=True)
+    return dest
+
+
+def _torch_notebook(edit: Callable[[dict], None]):
+    def build(dest: Path, ctx: Context) -> Path:
+        _torch_stub(dest, ctx)
+        nb = json.loads((ctx.repo / NOTEBOOK_DIR / "PyTorch.ipynb").read_text())
+        edit(nb)
+        out = dest / NOTEBOOK_DIR / "PyTorch.ipynb"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(nb))
+        return dest
+    return build
+
+
+def _insert_attack_cell(nb: dict) -> None:
+    nb["cells"].insert(1, {"cell_type": "code", "execution_count": None, "id": "attack",
+                           "metadata": {}, "outputs": [], "source": _TORCH_NOTEBOOK_ATTACK})
+
+
 # ---------------------------------------------------------------- attack code
 
 def _zeros_unless(flag: str) -> str:
@@ -404,6 +452,16 @@ def cases(ctx: Context | None = None) -> list[Case]:
              "first grade cell deleted", notebook="rejected"),
         Case("edited_grade_cell", lambda d, c: _notebook(d, c, _edit_grade_cell), {},
              "first grade cell replaced by `assert True`", notebook="rejected"),
+        # --- PyTorch: stubbed torch_nets.py + a hostile PyTorch.ipynb scores what a stub scores
+        Case("torch_stub", _torch_stub, {t: "missing" for t in TORCH_TASKS},
+             "torch_nets.py as released (every task3 stub), no challenge weights", model=True),
+        Case("torch_notebook_attacks", _torch_notebook(_insert_attack_cell),
+             {t: "missing" for t in TORCH_TASKS}, "stubbed torch_nets.py; PyTorch.ipynb with an AST "
+             "transformer swallowing every error, patched builtins and torch.allclose / Tensor.__eq__",
+             model=True, notebook="passed"),
+        Case("torch_edited_grade_cell", _torch_notebook(_edit_grade_cell),
+             {t: "missing" for t in TORCH_TASKS}, "stubbed torch_nets.py; first PyTorch grade cell "
+             "replaced by `assert True`", model=True, notebook="rejected"),
     ]
 
 

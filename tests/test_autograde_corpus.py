@@ -275,6 +275,22 @@ def test_correct_submission_gets_full_marks(corpus_run):
 
 @pytest.mark.slow
 @needs_core
+def test_pytorch_notebook_attacks_score_exactly_what_a_stub_scores(corpus_run):
+    def task3(name):
+        rows = [r for r in corpus_run.records[name]["results"]
+                if r["task"].startswith(("task3_", "nb:task3_")) and not r["task"].endswith(":manual")]
+        assert all(r["max_score"] == 0 for r in rows if r["task"].startswith("nb:")), rows
+        return {r["task"]: r["score"] for r in rows if r["task"].startswith("task3_")}, \
+            sum(r["score"] for r in rows)
+    stub = task3("torch_stub")
+    assert stub[1] == 0 and set(stub[0]) == {"task3_1", "task3_2", "task3_3", "task3_4", "task3_5"}
+    for name in ("torch_notebook_attacks", "torch_edited_grade_cell"):
+        if name in corpus_run.runnable:
+            assert task3(name) == stub, f"{name} scored differently from a stub on the PyTorch tasks"
+
+
+@pytest.mark.slow
+@needs_core
 def test_crashes_are_never_a_plain_zero(corpus_run):
     with open(corpus_run.ctx.out / "grades.csv", newline="") as f:
         rows = list(csv.DictReader(f))

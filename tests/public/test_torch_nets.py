@@ -139,7 +139,11 @@ def test_three_layer_convnet_params_and_training_step():
 
 
 @pytest.mark.task3_2
-def test_three_layer_convnet_bad_params():
+def test_three_layer_convnet_zero_input_and_bad_params():
+    p = [torch.zeros(s) for s in [(2, 3, 5, 5), (2,), (4, 2, 3, 3), (4,), (64, 5), (5,)]]
+    p[5] += torch.arange(5.0)
+    _close(tn.three_layer_convnet(torch.zeros((1, 3, 4, 4)), p), torch.arange(5.0)[None], 1e-6,
+           "scores of zero weights", "the fc bias is added to every score")
     with pytest.raises(ValueError, match="params"):
         tn.three_layer_convnet(torch.zeros((1, 3, 4, 4)), [torch.zeros((2, 3, 5, 5))] * 6)
 
