@@ -130,8 +130,9 @@ def test_three_layer_convnet_params_and_training_step():
     p = tn.three_layer_convnet_params(3, 6, 5, 4, height=7, width=5, dtype=torch.float64)
     assert [tuple(t.shape) for t in p] == [(6, 3, 5, 5), (6,), (5, 6, 3, 3), (5,), (175, 4), (4,)]
     assert all(t.requires_grad and t.is_leaf for t in p), "every parameter needs requires_grad=True"
-    assert all(float(b.abs().max()) == 0 for b in p[1::2]), "biases start at zero (zero_weight)"
-    for w, fan_in in zip(p[0::2], (75, 54, 175)):
+    d = [t.detach() for t in p]
+    assert all(float(b.abs().max()) == 0 for b in d[1::2]), "biases start at zero (zero_weight)"
+    for w, fan_in in zip(d[0::2], (75, 54, 175)):
         assert 0.7 < float(w.std()) / math.sqrt(2 / fan_in) < 1.3, "weights come from random_weight"
     x = torch.randn((5, 3, 7, 5), dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda *q: tn.three_layer_convnet(x[:2], list(q)), tuple(p))
@@ -166,8 +167,8 @@ def test_module_parameter_shapes_and_init():
     conv = tn.ThreeLayerConvNet(3, 12, 8, 10)
     assert sum(p.numel() for p in conv.parameters()) == 12 * 75 + 12 + 8 * 108 + 8 + 8 * 1024 * 10 + 10
     for model in (fc, conv):
-        ws = [p for n, p in model.named_parameters() if n.endswith("weight")]
-        bs = [p for n, p in model.named_parameters() if n.endswith("bias")]
+        ws = [p.detach() for n, p in model.named_parameters() if n.endswith("weight")]
+        bs = [p.detach() for n, p in model.named_parameters() if n.endswith("bias")]
         assert all(float(b.abs().max()) == 0 for b in bs), "biases start at zero (nn.init.zeros_)"
         for w in ws:
             fan_in = int(np.prod(w.shape[1:]))
