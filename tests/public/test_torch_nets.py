@@ -16,6 +16,7 @@ CONV_HINT = "conv 5x5 pad 2 + bias, ReLU, conv 3x3 pad 1 + bias, ReLU, flatten, 
 
 
 def _close(got, expected, tol, what, hint):
+    got, expected = got.detach(), expected.detach()
     err = float((got - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
     assert got.shape == expected.shape, f"{what}: shape {tuple(got.shape)}, expected {tuple(expected.shape)}. {hint}"
     assert err <= tol, f"{what}: relative error {err:.1e} > {tol:.0e}. {hint}"
