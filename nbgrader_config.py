@@ -25,6 +25,8 @@ c.Autograde.exclude_overwriting = {
         "cs_layers/fast_layers.py",
         "cs_layers/layer_utils.py",
         "cs_layers/cnn.py",
+        "cs_layers/torch_nets.py",
         "convnet_model.npz",   # the student's trained checkpoint, never the instructor's
+        "challenge_model.pt",  # the student's challenge weights (task3_5)
     ],
 }
