@@ -1,0 +1,64 @@
+"""Student-controlled text made safe to show: no hidden input can ride out in a message.
+
+The worker runs the student's code on the hidden inputs, so whatever it reports (an
+exception's type and message, what the code printed) may carry those inputs: `raise
+ValueError(repr(x))`, `str(x.tolist())`, a class built with a value in its name. The
+grader never trusts the worker to clean that up. It keeps:
+
+- the exception type when it is a built-in exception (or one of numpy's few), otherwise
+  "Exception" (a class the submission defined could carry anything in its name);
+- the place in the student's own cs_layers/<module>.py:<line>, which the student wrote;
+- a short message, printable ASCII only, where every number except a small integer (a
+  dimension, an index) is replaced by '#' and long digit-bearing tokens (hex, base64) by
+  '...', cut to MAX_CHARS.
+"""
+from __future__ import annotations
+
+import builtins
+import re
+
+MAX_CHARS = 160
+KEEP_TYPES = frozenset({"AxisError", "LinAlgError", "UFuncTypeError"})  # numpy's own
+_WHERE = r" at cs_layers/[a-z_][a-z0-9_]{0,40}\.py:\d{1,6}"
+_DESCRIBED = re.compile(r"^(?P<type>[A-Za-z_][A-Za-z0-9_]{0,80})(?P<where>" + _WHERE
+                        + r")?(?::\s*(?P<msg>.*))?$", re.S)
+# A number with a fraction or an exponent, or an integer of 4+ digits, or any digits
+# glued to letters/dots (0x1f, 1e-3, 3.14): all of it is '#'. Small plain integers stay.
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+_TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{16,}")
+_HASHES = re.compile(r"#(?:[\s,;:()\[\]]*#){2,}")
+
+
+def exception_type(name: str) -> str:
+    """A built-in (or numpy) exception name as is; any other name becomes "Exception"."""
+    obj = getattr(builtins, name, None)
+    if (isinstance(obj, type) and issubclass(obj, BaseException)) or name in KEEP_TYPES:
+        return name
+    return "Exception"
+
+
+def _number(m: re.Match) -> str:
+    text = m.group(0).lstrip("+-")
+    return text if text.isdigit() and len(text) <= 3 else "#"
+
+
+def text(raw, max_chars: int = MAX_CHARS) -> str:
+    """Free text from the student's process, with numbers and long tokens redacted."""
+    s = str(raw)[: 20 * max_chars]
+    s = "".join(c if 32 <= ord(c) < 127 else " " for c in s)
+    s = _TOKEN.sub(lambda m: m.group(0) if not any(c.isdigit() for c in m.group(0)) else "...", s)
+    s = _NUMBER.sub(_number, s)
+    s = _HASHES.sub("#...", s)  # a run of redacted numbers reads as one
+    s = re.sub(r"\s+", " ", s).strip()
+    return s if len(s) <= max_chars else s[: max_chars - 3] + "..."
+
+
+def worker_message(raw) -> str:
+    """A status message the worker wrote ("Type at cs_layers/f.py:12: message"), made safe."""
+    raw = str(raw)
+    m = _DESCRIBED.match(raw.strip())
+    if m is None:
+        return text(raw)
+    head = exception_type(m.group("type")) + (m.group("where") or "")
+    msg = text(m.group("msg") or "")
+    return f"{head}: {msg}" if msg else head
