@@ -9,9 +9,12 @@ the release. For each student, in parallel worker processes:
     -> OUT/results/<student_id>.json   written atomically as soon as the student is done
 
 then OUT/grades.csv (student_id, task, score, max_score, status), OUT/feedback/<id>.html
-and a grade table on stdout. The secret seed of the hidden inputs is kept in
-OUT/.secret_seed (mode 0600) so that `--resume` grades the remaining students on the same
-hidden inputs and never regrades a finished one.
+and a grade table on stdout. Every student has the same rows with the same max_score
+(task_layout), scores rounded to two decimals. The secret seed of the hidden inputs is kept
+in OUT/.secret_seed (mode 0600) so that `--resume` grades the remaining students on the same
+hidden inputs and never regrades a finished one; with nobody left to grade it leaves
+grades.csv as it was. Work folders (hidden inputs) live under grading.workspace's base and
+never outlive a run: removed at exit, and at the start of the next run after a SIGKILL.
 
 The grader never imports student code, and never crashes on a bad submission: any
 exception while grading one student becomes an "error" result with a message.

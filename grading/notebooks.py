@@ -433,7 +433,7 @@ def _task_results(outcome: Outcome, cells: dict) -> list[TaskResult]:
         elif manual:
             results.append(TaskResult(name, 0.0, points, "pending",
                                       f"awaiting manual grading ({ids}: {points:g} points, "
-                                      "graded by the instructor in nbgrader formgrader)"))
+                                      "graded by the instructor in nbgrader's formgrader)"))
         else:
             got = sum(outcome.scores.get(s.grade_id, 0.0) for s in specs)
             lost = [s.grade_id for s in specs

@@ -337,6 +337,9 @@ def test_killed_run_resumes_without_regrading_or_losing_anyone(tmp_path):
     assert proc.poll() is None, "the run finished before it could be killed; add submissions"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    from grading import workspace
+    left = [p for p in workspace.base_dir().glob(f"run-{proc.pid}-*")]
+    assert left, "the killed run left no work folder: this test no longer tests the cleanup"
     before = {p.stem: (p.stat().st_mtime_ns, json.loads(p.read_text())["run_id"])
               for p in (out / "results").glob("*.json")}
     assert 2 <= len(before) < len(ids)
@@ -352,3 +355,8 @@ def test_killed_run_resumes_without_regrading_or_losing_anyone(tmp_path):
     with open(out / "grades.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert {r["student_id"] for r in rows} == set(ids)
+    assert not any(p.exists() for p in left), "the killed run's hidden inputs are still on disk"
+    grades = (out / "grades.csv").read_bytes()
+    res = _autograde(subs, out, "--resume")  # fully graded: nothing to do, nothing changed
+    assert res.returncode == 0 and "nothing to grade" in res.stdout, res.stdout + res.stderr
+    assert (out / "grades.csv").read_bytes() == grades
