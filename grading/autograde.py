@@ -26,6 +26,7 @@ import concurrent.futures as cf
 import csv
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
 import re
@@ -35,6 +36,7 @@ import tempfile
 import time
 import traceback
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -264,6 +266,18 @@ def write_json_atomic(path: Path, obj) -> None:
         raise
 
 
+class _ListHandler(logging.Handler):
+    """Log records of WARNING and above, kept for the parent to print above the progress bar."""
+
+    def __init__(self, sink: list[str], student_id: str):
+        super().__init__(logging.WARNING)
+        self.sink, self.student_id = sink, student_id
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(f"{record.levelname.lower()} while grading {self.student_id}: "
+                         f"{record.name}: {record.getMessage()}")
+
+
 def _init_pool(suite) -> None:
     global _SUITE
     if suite is not None:
@@ -275,10 +289,18 @@ def _grade_job(sub: Submission, results_dir: Path, sid_seed: str, run_id: str, l
     global _LOG
     start = time.monotonic()
     _LOG = []
+    handler = _ListHandler(_LOG, sub.student_id)
+    logging.getLogger().addHandler(handler)  # library warnings go above the bar too
     try:
-        results, note = grade_submission(sub, _SUITE, limits=limits, out=results_dir.parent)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            results, note = grade_submission(sub, _SUITE, limits=limits, out=results_dir.parent)
+        _LOG += [f"warning while grading {sub.student_id}: {w.category.__name__}: {w.message}"
+                 for w in caught]
     except BaseException as err:  # noqa: BLE001 (SystemExit from a library included)
         results, note = _all_failed("error", _grader_error("grading", err)), ""
+    finally:
+        logging.getLogger().removeHandler(handler)
     record = make_record(sub.student_id, results, note, sid_seed, run_id, time.monotonic() - start)
     write_json_atomic(results_dir / f"{sub.student_id}.json", record)
     log, _LOG = _LOG, None

@@ -198,3 +198,21 @@ def test_the_base_folder_must_be_ours(tmp_path, monkeypatch):
     (tmp_path / f"{workspace.BASE_NAME}-{os.getuid()}").symlink_to(tmp_path)
     with pytest.raises(RuntimeError, match="not a folder owned by this user"):
         workspace.base_dir()
+
+
+def test_library_warnings_and_logs_are_printed_by_the_parent(tmp_path, fake_core, monkeypatch,
+                                                             capfd):
+    import logging
+    import warnings
+
+    def noisy(npz, data=None):
+        warnings.warn("a library complains", UserWarning)
+        logging.getLogger("nbgrader").warning("nbgrader complains")
+        return TaskResult("task2_9", 5.0, 5.0, "passed", "ok")
+    monkeypatch.setattr(fake_core, "grade_model", noisy)
+    subs = tmp_path / "subs"
+    _student(subs, "alice")
+    assert autograde.main([str(subs), "--out", str(tmp_path / "out"), "--jobs", "1"]) == 0
+    err = capfd.readouterr().err
+    assert "warning while grading alice: UserWarning: a library complains\n" in err
+    assert "warning while grading alice: nbgrader: nbgrader complains\n" in err
