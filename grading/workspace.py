@@ -21,6 +21,7 @@ import re
 import secrets
 import shutil
 import stat
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -57,6 +58,31 @@ def _rmtree(path: Path) -> None:
     shutil.rmtree(path, onerror=fix)
 
 
+def _mounts_below(path: Path) -> list[str]:
+    """Mount points inside `path` (e.g. a student's size-limited tmpfs), deepest first."""
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:  # not Linux: nothing is mounted by the grader
+        return []
+    prefix = str(path) + "/"
+    points = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 4:
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+            if point.startswith(prefix):
+                points.append(point)
+    return sorted(points, key=len, reverse=True)
+
+
+def _unmount_below(path: Path) -> None:
+    """Detach what a killed run left mounted inside its folder, so it can be removed."""
+    umount = shutil.which("umount", path="/usr/bin:/bin:/usr/sbin:/sbin")
+    for point in _mounts_below(path):
+        if umount:
+            subprocess.run([umount, "-l", point], capture_output=True)
+
+
 def remove_stale() -> list[Path]:
     """Remove the run folders of runs that are gone (nobody holds their lock); return them."""
     removed = []
@@ -78,6 +104,8 @@ def remove_stale() -> list[Path]:
         finally:
             if fd is not None:
                 os.close(fd)
+        _rmtree(entry)  # the hidden inputs go first, even where a mount cannot be detached
+        _unmount_below(entry)
         _rmtree(entry)
         removed.append(entry)
     return removed

@@ -216,3 +216,20 @@ def test_library_warnings_and_logs_are_printed_by_the_parent(tmp_path, fake_core
     err = capfd.readouterr().err
     assert "warning while grading alice: UserWarning: a library complains\n" in err
     assert "warning while grading alice: nbgrader: nbgrader complains\n" in err
+
+
+def test_a_tmpfs_left_mounted_by_a_killed_run_is_detached_and_removed():
+    base = workspace.base_dir()
+    stale = base / "run-999998-0123456789ab"
+    work = stale / "grade-alice-zz"
+    work.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "cs-layers-test",
+                              str(work)], capture_output=True)
+    if mounted.returncode != 0:
+        workspace._rmtree(stale)
+        pytest.skip("tmpfs cannot be mounted here (not root, or no mount privilege)")
+    (work / "inputs.npy").write_bytes(b"hidden")
+    assert str(work) in workspace._mounts_below(stale)
+    assert stale in workspace.remove_stale()
+    assert not stale.exists()
+    assert str(work) not in Path("/proc/self/mountinfo").read_text()
