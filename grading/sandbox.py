@@ -22,6 +22,7 @@ its tail comes back.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -29,6 +30,7 @@ import secrets
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -48,6 +50,9 @@ LAYER_NAMES = (
     "isolated interpreter",
 )
 _UID_BASE, _UID_SPAN = 200_000, 100_000  # throw-away uids for sandboxed runs as root
+MODES = ("auto", "bwrap", "unshare", "none", "unsafe")
+MODE_ENV = "CS_LAYERS_SANDBOX"  # the --sandbox setting, inherited by grading processes
+_WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")  # where a uid without namespaces can write
 _DEV_FILES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
 _EXTRA_RO_FILES = ("/etc/ld.so.cache",)
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -255,20 +260,49 @@ def _probe(backend: str, userns: bool = False) -> tuple[bool, str]:
         return True, f"{backend} works"
 
 
+class SandboxRefused(RuntimeError):
+    """Student code must not run with this setting on this machine (the message says why)."""
+
+
+def mode() -> str:
+    """The --sandbox setting in force: auto (default), bwrap, unshare, none or unsafe."""
+    m = os.environ.get(MODE_ENV, "auto") or "auto"
+    return m if m in MODES else "auto"
+
+
+def set_mode(new: str) -> None:
+    """Choose the backend (`--sandbox`); inherited by forked and spawned grading processes."""
+    if new not in MODES:
+        raise ValueError(f"--sandbox {new!r}: choose one of {', '.join(MODES)}")
+    os.environ[MODE_ENV] = new
+    _backend.cache_clear()
+    detect_layers.cache_clear()
+
+
+def can_drop_privileges() -> bool:
+    return _is_root() and shutil.which("setpriv", path=_SYSTEM_PATH) is not None
+
+
 @functools.lru_cache(maxsize=1)
 def _backend() -> tuple[str | None, bool, str]:
-    """(backend, userns, why) — backend is 'bwrap', 'unshare' or None."""
+    """(backend, userns, why) for mode(): backend is 'bwrap', 'unshare' or None."""
+    m = mode()
+    if m in ("none", "unsafe"):
+        return None, False, f"--sandbox {m}: no namespaces by choice"
     if not sys.platform.startswith("linux"):
         return None, False, f"no Linux namespaces on {sys.platform}"
     reasons = []
     needed = ["unshare", "chroot", "prlimit", "env", "mount"] + (["setpriv"] if _is_root() else [])
-    if shutil.which("bwrap", path=_SYSTEM_PATH) and shutil.which("prlimit", path=_SYSTEM_PATH):
-        ok, why = _probe("bwrap")
-        if ok:
-            return "bwrap", False, "bubblewrap"
-        reasons.append(why)
-    else:
-        reasons.append("bwrap not installed (Debian: apt-get install -y bubblewrap)")
+    if m in ("auto", "bwrap"):
+        if shutil.which("bwrap", path=_SYSTEM_PATH) and shutil.which("prlimit", path=_SYSTEM_PATH):
+            ok, why = _probe("bwrap")
+            if ok:
+                return "bwrap", False, "bubblewrap"
+            reasons.append(why)
+        else:
+            reasons.append("bwrap not installed (Debian: apt-get install -y bubblewrap)")
+        if m == "bwrap":
+            return None, False, "; ".join(reasons)
     missing = [t for t in needed if not shutil.which(t, path=_SYSTEM_PATH)]
     if missing:
         reasons.append(f"missing {', '.join(missing)} (Debian: util-linux, coreutils)")
@@ -285,6 +319,34 @@ def _backend() -> tuple[str | None, bool, str]:
     return None, False, "; ".join(reasons)
 
 
+def check_mode() -> str:
+    """The backend student code will run under ('bwrap', 'unshare', 'none' or 'unsafe').
+
+    Raises SandboxRefused when the requested backend does not work here, or when no
+    namespace backend is used and the grader cannot drop privileges to a throw-away uid
+    (not root, or no setpriv): student code would then run as the grader itself, able to
+    read the reference and rewrite the results. `--sandbox unsafe` accepts that risk.
+    """
+    m = mode()
+    backend, _, why = _backend()
+    if backend is not None:
+        return backend
+    if m in ("bwrap", "unshare"):
+        raise SandboxRefused(f"--sandbox {m} does not work on this machine: {why}. Install it "
+                             "(Debian: apt-get install -y bubblewrap util-linux), or choose "
+                             "--sandbox auto / none")
+    if m == "unsafe":
+        return "unsafe"
+    if can_drop_privileges():
+        return "none"
+    who = "the grader is not root" if _is_root() is False else "setpriv (util-linux) is missing"
+    raise SandboxRefused(
+        f"refusing to run student code: no namespace sandbox here ({why}) and {who}, so "
+        "student code would run as the grader's own user, able to read the reference "
+        "solution and rewrite the results. Grade as root (the code then runs as a throw-away "
+        "uid), install bubblewrap, or pass --sandbox unsafe on a machine you can throw away")
+
+
 @functools.lru_cache(maxsize=1)
 def detect_layers() -> dict[str, tuple[bool, str]]:
     """Which isolation layers are active here, and why one is missing.
@@ -299,8 +361,12 @@ def detect_layers() -> dict[str, tuple[bool, str]]:
             (True, f"runs as a fresh uid >= {_UID_BASE} (setpriv)") if shutil.which("setpriv", path=_SYSTEM_PATH)
             else (False, "grader runs as root and setpriv is missing: install util-linux")
         )
+    elif hasattr(os, "geteuid") and ns:
+        uid_layer = (True, f"grader runs as uid {os.geteuid()} (not root); the worker keeps it "
+                           "inside its own namespaces")
     elif hasattr(os, "geteuid"):
-        uid_layer = (True, f"grader runs as uid {os.geteuid()} (not root); the worker keeps it")
+        uid_layer = (False, f"grader runs as uid {os.geteuid()} (not root) without namespaces: "
+                            "student code runs as the grader's own user (--sandbox unsafe only)")
     else:
         uid_layer = (False, "no POSIX users on this platform")
     try:
@@ -331,13 +397,124 @@ def missing_layers() -> tuple[str, ...]:
     return tuple(name for name, (ok, _) in detect_layers().items() if not ok)
 
 
-def _reachable(path: Path) -> bool:
-    """Can any user traverse every parent of path (needed without a mount namespace)?"""
-    return all(os.stat(p).st_mode & 0o001 for p in path.parents)
+def _open_parents(path: Path) -> None:
+    """Without a mount namespace the sandbox uid must traverse every parent of its folder.
+
+    A parent the grader owns that others cannot enter (mkdtemp makes 0700 folders) gets
+    o+x only: traversable, not listable. A parent owned by someone else that is closed
+    stops the run: the student's code would otherwise run as the grader's uid.
+    """
+    for p in reversed(path.parents):
+        st = os.stat(p)
+        if st.st_mode & 0o001:
+            continue
+        if st.st_uid != os.geteuid():
+            raise SandboxRefused(f"{p} (owner uid {st.st_uid}) cannot be entered by other users, "
+                                 f"so the sandbox uid cannot reach {path}; grade in a folder "
+                                 "below world-traversable folders")
+        os.chmod(p, stat.S_IMODE(st.st_mode) | 0o001)
 
 
-def _fresh_uid() -> int:
-    return _UID_BASE + secrets.randbelow(_UID_SPAN)
+def _lock_dir() -> Path:
+    """A root-owned 0700 folder of per-uid lock files (shared by all grader processes)."""
+    for base in ("/run", tempfile.gettempdir()):
+        d = Path(base, "cs-layers-sandbox-uids")
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass
+        except OSError:
+            continue
+        st = os.lstat(d)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077:
+            return d
+    raise SandboxRefused("no private folder for the sandbox uid locks (/run or the temp folder "
+                         "holds a cs-layers-sandbox-uids that is not root's and 0700); remove it")
+
+
+@contextlib.contextmanager
+def uid_lease():
+    """A throw-away uid no other run (in any grader process) holds: flock'd for the run.
+
+    A uid that still owns processes (left by a killed grader) is never handed out.
+    """
+    import fcntl
+
+    d = _lock_dir()
+    for _ in range(1000):
+        uid = _UID_BASE + secrets.randbelow(_UID_SPAN)
+        fd = os.open(d / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        if uid_processes(uid):
+            os.close(fd)
+            continue
+        try:
+            yield uid
+        finally:
+            os.close(fd)  # releases the lock
+        return
+    raise SandboxRefused("no free sandbox uid after 1000 tries; are thousands of runs going on?")
+
+
+def kill_uid(uid: int, timeout: float = 10.0) -> int:
+    """SIGKILL every process of uid until none is left (they may fork meanwhile); count killed."""
+    deadline = time.monotonic() + timeout
+    killed = 0
+    while True:
+        pids = uid_processes(uid)
+        if not pids:
+            return killed
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)  # only pids owned by this run's throw-away uid
+                killed += 1
+            except OSError:
+                pass
+        if time.monotonic() > deadline:
+            log.warning("sandbox uid %d still has processes after %.0f s", uid, timeout)
+            return killed
+        time.sleep(0.01)
+
+
+def remove_uid_files(uid: int, places=_WORLD_WRITABLE) -> list[str]:
+    """Delete what uid left in the world-writable folders (no namespaces: /tmp is shared)."""
+    removed = []
+    for place in places:
+        try:
+            entries = list(os.scandir(place))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                if e.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if e.is_dir(follow_symlinks=False):
+                    shutil.rmtree(e.path, ignore_errors=True)
+                else:
+                    os.unlink(e.path)
+                removed.append(e.path)
+            except OSError:
+                pass
+    return removed
+
+
+def close_to_others(paths) -> list[str]:
+    """chmod o-rwx the given folders/files (the grader's secrets when there are no namespaces)."""
+    changed = []
+    for p in paths:
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode) or not st.st_mode & 0o007:
+            continue
+        os.chmod(p, stat.S_IMODE(st.st_mode) & ~0o007)
+        changed.append(str(p))
+    return changed
 
 
 def _classify(rc: int, timed_out: bool, tail: str, namespaced: bool) -> str:
@@ -374,25 +551,39 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, limits: Limits, ro_path
     Returns RunResult(returncode, status, output_tail, duration_s, missing_layers).
     """
     workdir = Path(workdir).resolve()
+    chosen = check_mode()  # raises SandboxRefused rather than run student code as the grader
     backend, userns, _ = _backend()
     missing = missing_layers()
     full_env = _default_env(workdir)
     full_env.update(env or {})
-    uid = _fresh_uid() if _is_root() and shutil.which("setpriv", path=_SYSTEM_PATH) else None
-    if uid is not None and backend is None and not _reachable(workdir):
-        log.warning("SANDBOX LAYER MISSING: unprivileged user: %s sits below a folder other users "
-                    "cannot enter; the worker keeps the grader's uid. Put work folders under a "
-                    "world-traversable folder (e.g. mode 0711).", workdir)
-        uid = None
-        missing = tuple(missing) + ("unprivileged user",)
-    if uid is not None:
-        for rel in writable:
-            target = workdir / rel
-            for root, dirs, files in os.walk(target):
-                for name in dirs + files:
-                    os.lchown(os.path.join(root, name), uid, uid)
-            os.lchown(target, uid, uid)
-        os.chmod(workdir, os.stat(workdir).st_mode | 0o755)  # the sandbox uid must reach it
+    with contextlib.ExitStack() as stack:
+        uid = stack.enter_context(uid_lease()) if can_drop_privileges() else None
+        if uid is not None:
+            _hand_over(workdir, writable, uid, namespaced=backend is not None)
+        elif chosen == "unsafe":
+            log.warning("SANDBOX UNSAFE: student code runs as the grader's own uid %s",
+                        os.geteuid() if hasattr(os, "geteuid") else "?")
+        return _run(argv, workdir, limits, full_env, backend, userns, uid, missing, ro_paths,
+                    watchdog)
+
+
+def _hand_over(workdir: Path, writable, uid: int, namespaced: bool) -> None:
+    """Give uid its writable paths; workdir: root-owned, group uid (only that uid may enter)."""
+    for rel in writable:
+        target = workdir / rel
+        for root, dirs, files in os.walk(target):
+            for name in dirs + files:
+                os.lchown(os.path.join(root, name), uid, uid)
+        os.lchown(target, uid, uid)
+    owner = os.lstat(workdir).st_uid
+    os.chown(workdir, owner, uid)
+    os.chmod(workdir, 0o700 if owner == uid else 0o750)  # other students' uids stay out
+    if not namespaced:
+        _open_parents(workdir)
+
+
+def _run(argv, workdir: Path, limits: Limits, full_env, backend, userns, uid, missing, ro_paths,
+         watchdog) -> RunResult:
     ro = _python_ro_paths() + [str(p) for p in ro_paths]
     scratch = tempfile.mkdtemp(prefix="sandbox-")  # private to the grader: never mounted inside
     try:
@@ -418,7 +609,11 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, limits: Limits, ro_path
             duration = time.monotonic() - start
             _kill_group(proc)  # stragglers that outlived the main process (no pid namespace)
             if uid is not None:  # nothing of the run may still be writing when the grader reads
-                _wait_uid_gone(uid, timeout=5.0)
+                if backend is None:
+                    kill_uid(uid)  # daemons that left the process group
+                    remove_uid_files(uid)
+                else:
+                    _wait_uid_gone(uid, timeout=5.0)
             size = out.seek(0, os.SEEK_END)
             cap = limits.output_kb * 1024
             out.seek(max(0, size - cap))

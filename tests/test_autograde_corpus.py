@@ -33,7 +33,7 @@ except ImportError:  # collected as a package (tests/__init__.py)
 
 # ---------------------------------------------------------------- fake grading core
 
-def _fake_grade_module(student_dir, suite, *, workdir, limits=None):
+def _fake_grade_module(student_dir, suite, *, workdir, limits=None, deadline=None):
     src = student_dir / "cs_layers" / "layers.py"
     if not src.is_file():
         return [TaskResult("task2_1", 0.0, 10.0, "missing", "cs_layers/layers.py is missing")]
