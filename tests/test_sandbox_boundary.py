@@ -1,0 +1,277 @@
+"""The grader's boundary with the sandbox: safe reads, uid leases, --sandbox modes, deadlines.
+
+Each test names the attack it stands for. Tests that need root (a uid to drop to) skip
+with the reason elsewhere; CI runs as root.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grading import hidden_tests, safeio, sandbox
+from grading.sandbox import Limits, run_sandboxed
+
+ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+needs_root = pytest.mark.skipif(not (ROOT and sandbox.can_drop_privileges()),
+                                reason="needs root and setpriv (a throw-away uid to drop to)")
+FAST = Limits(cpu_s=10, wall_s=15, memory_mb=1024, nproc=16, fsize_mb=16, output_kb=8)
+
+
+@pytest.fixture
+def mode(monkeypatch):
+    """Switch the sandbox mode for one test (restored afterwards)."""
+    def use(m):
+        monkeypatch.setenv(sandbox.MODE_ENV, m)
+        sandbox._backend.cache_clear()
+        sandbox.detect_layers.cache_clear()
+    yield use
+    monkeypatch.delenv(sandbox.MODE_ENV, raising=False)
+    sandbox._backend.cache_clear()
+    sandbox.detect_layers.cache_clear()
+
+
+# ---------------------------------------------------------------- safeio
+
+def test_safeio_never_blocks_on_special_files(tmp_path):
+    fifo = tmp_path / "status.json"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    with pytest.raises(safeio.Unsafe, match="named pipe"):
+        safeio.read_bounded(fifo, 100)
+    assert time.monotonic() - start < 1
+    sock_path = tmp_path / "s.json"
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(sock_path))
+    with pytest.raises(safeio.Unsafe, match="not a regular file"):
+        safeio.read_bounded(sock_path, 100)
+    s.close()
+    link = tmp_path / "link.json"
+    link.symlink_to("/etc/hostname")
+    with pytest.raises(safeio.Unsafe, match="not a regular file"):
+        safeio.read_bounded(link, 100)
+    (tmp_path / "dir.json").mkdir()
+    with pytest.raises(safeio.Unsafe):
+        safeio.read_bounded(tmp_path / "dir.json", 100)
+    if ROOT:
+        dev = tmp_path / "zero.json"
+        os.mknod(dev, 0o666 | 0o020000, os.makedev(1, 5))  # /dev/zero: endless reads
+        with pytest.raises(safeio.Unsafe, match="character device"):
+            safeio.read_bounded(dev, 100)
+
+
+def test_safeio_sizes_before_contents_and_depth(tmp_path):
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * 10_000)
+    with pytest.raises(safeio.Unsafe, match="more than"):
+        safeio.read_bounded(big, 8192)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)  # json.loads would raise RecursionError
+    with pytest.raises(safeio.Unsafe, match="nested"):
+        safeio.load_json(deep, 1 << 20)
+    tricky = tmp_path / "str.json"
+    tricky.write_text(json.dumps({"kind": "ok", "message": "[[[[" * 50 + '\\"'}))
+    assert safeio.load_json(tricky, 1 << 20)["kind"] == "ok"  # brackets inside strings
+    with pytest.raises(safeio.Unsafe, match="UTF-8"):
+        safeio.loads_json(b"\xff\xfe", "x")
+
+
+@pytest.mark.parametrize("content", [
+    "[" * 50_000 + "]" * 50_000,               # deep nesting
+    '{"kind": ' + "[" * 5000 + "]" * 5000 + "}",
+    "[1, 2, 3]",                                # wrong type
+    '{"kind": 7}',                              # wrong field type
+    '{"kind": "ok", "message": {"a": 1}}',      # odd message: kept out
+    "\x00\x01garbage",
+    "x" * 100_000,                              # huge
+])
+def test_malformed_status_blames_the_submission(tmp_path, content):
+    path = tmp_path / "c001.json"
+    path.write_text(content)
+    st = hidden_tests._read_json(path)
+    if st["kind"] == "ok":
+        assert st["message"] == ""
+        return
+    assert st["kind"] == "error"
+    assert "internal" not in st["message"] and ("status" in st["message"])
+
+
+def test_status_fifo_is_an_error_not_a_hang(tmp_path):
+    os.mkfifo(tmp_path / "c001.json")
+    start = time.monotonic()
+    st = hidden_tests._read_json(tmp_path / "c001.json")
+    assert time.monotonic() - start < 1
+    assert st["kind"] == "error" and "named pipe" in st["message"]
+    assert hidden_tests._read_json(tmp_path / "absent.json") is None
+
+
+def test_copy_bounded_refuses_links_and_fifos(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(safeio.Unsafe):
+        safeio.copy_bounded(tmp_path / "fifo", tmp_path / "a", 100)
+    (tmp_path / "f").write_bytes(b"x" * 50)
+    safeio.copy_bounded(tmp_path / "f", tmp_path / "b", 100)
+    assert (tmp_path / "b").read_bytes() == b"x" * 50
+    assert oct((tmp_path / "b").stat().st_mode & 0o777) == oct(0o600)
+
+
+# ---------------------------------------------------------------- watchdog (keep-alive)
+
+def test_watchdog_ignores_touched_start_files(tmp_path):
+    """A student who keeps touching c001.start (or adds new names) cannot keep a run alive."""
+    status = tmp_path / "status"
+    status.mkdir()
+    check = hidden_tests._watchdog(status, 0.3, items={"c001", "c002"})
+    (status / "c001.start").touch()
+    assert check() is None
+    end = time.monotonic() + 3
+    fired = None
+    while time.monotonic() < end and fired is None:
+        os.utime(status / "c001.start")  # keep-alive attempt: fresh mtime every loop
+        (status / f"bogus{time.monotonic_ns()}.start").touch()  # names not in the plan
+        fired = check()
+        time.sleep(0.02)
+    assert fired is not None, "the watchdog trusted a file the sandbox user can change"
+
+
+# ---------------------------------------------------------------- modes and uids
+
+def test_mode_refuses_without_a_uid_to_drop_to(mode, monkeypatch, tmp_path):
+    mode("none")
+    monkeypatch.setattr(sandbox, "_is_root", lambda: False)
+    with pytest.raises(sandbox.SandboxRefused, match="refusing to run student code"):
+        sandbox.check_mode()
+    with pytest.raises(sandbox.SandboxRefused):
+        run_sandboxed([sys.executable, "-c", "open('ran', 'w')"], workdir=tmp_path, limits=FAST)
+    assert not (tmp_path / "ran").exists()
+    mode("unsafe")
+    assert sandbox.check_mode() == "unsafe"
+
+
+def test_mode_names_the_missing_backend(mode, monkeypatch):
+    mode("bwrap")
+    monkeypatch.setattr(sandbox, "_probe", lambda *a, **k: (False, "bwrap probe failed (test)"))
+    with pytest.raises(sandbox.SandboxRefused, match="--sandbox bwrap does not work"):
+        sandbox.check_mode()
+
+
+def test_autograde_refuses_and_says_why(mode, monkeypatch, tmp_path, capsys):
+    from grading import autograde
+
+    monkeypatch.setattr(sandbox, "_is_root", lambda: False)
+    (tmp_path / "subs").mkdir()
+    rc = autograde.main([str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--sandbox",
+                         "none", "--quiet"])
+    assert rc == 2
+    assert "refusing to run student code" in capsys.readouterr().err
+
+
+@needs_root
+def test_uid_leases_are_never_shared(monkeypatch):
+    draws = iter([5, 5, 5, 9])
+    monkeypatch.setattr(sandbox.secrets, "randbelow", lambda n: next(draws))
+    with sandbox.uid_lease() as a:
+        with sandbox.uid_lease() as b:  # same process, same draw: the flock says no
+            assert a != b
+        code = textwrap.dedent(f"""
+            from grading import sandbox
+            draws = iter([5, 5, 11])
+            sandbox.secrets.randbelow = lambda n: next(draws)
+            with sandbox.uid_lease() as u:
+                print(u)
+        """)
+        other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               check=True)
+        assert int(other.stdout) == sandbox._UID_BASE + 11 != a  # another grader process
+
+
+@needs_root
+def test_none_mode_drops_uid_reaches_a_0700_parent_and_kills_daemons(mode, tmp_path):
+    """--sandbox none: a throw-away uid, a work folder below a 0700 temp folder, no leftovers."""
+    mode("none")
+    parent = tmp_path / "private"
+    parent.mkdir(mode=0o700)
+    work = parent / "work"
+    work.mkdir()
+    secret = tmp_path / "reference.py"
+    secret.write_text("SOLUTION")
+    secret.chmod(0o600)
+    stray = Path("/tmp") / f"cs-layers-test-stray-{os.getpid()}"
+    code = textwrap.dedent(f"""
+        import os, time
+        uid = os.getuid()
+        try:
+            open({str(secret)!r}).read(); got = "READ"
+        except OSError:
+            got = "denied"
+        open("made.txt", "w").write(f"{{uid}} {{got}}")
+        open({str(stray)!r}, "w").write("litter")
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(120)  # a daemon that would outlive the run
+            os._exit(0)
+    """)
+    res = run_sandboxed([sys.executable, "-I", "-S", "-B", "-c", code], workdir=work,
+                        limits=FAST, writable=("",))
+    assert res.status == "ok", res.output_tail
+    uid, got = (work / "made.txt").read_text().split()
+    assert int(uid) >= sandbox._UID_BASE and got == "denied"
+    assert res.uid == int(uid)
+    assert not sandbox.uid_processes(res.uid), "a daemon outlived the run"
+    assert not stray.exists(), "a file the student left in /tmp was not removed"
+    assert os.stat(parent).st_mode & 0o777 == 0o701  # traversable, not listable
+
+
+@needs_root
+def test_none_mode_closes_the_secrets(mode, tmp_path):
+    from grading import autograde
+
+    out, subs = tmp_path / "out", tmp_path / "subs"
+    out.mkdir()
+    subs.mkdir(mode=0o755)
+    assert autograde.use_sandbox("none", protect=[out, subs]) == ""
+    assert not os.stat(subs).st_mode & 0o007 and not os.stat(out).st_mode & 0o007
+    repo = Path(autograde.__file__).resolve().parent.parent
+    assert not os.stat(repo / "cs_layers").st_mode & 0o007
+    assert not os.stat(repo / "grading").st_mode & 0o007
+
+
+# ---------------------------------------------------------------- deadline and checkpoint
+
+def test_deadline_turns_unfinished_cases_into_timeouts(tmp_path):
+    from grading.examples import append_patch, copy_reference, wrap
+
+    sub = copy_reference(tmp_path / "sub")
+    append_patch(sub, "layers.py", wrap("max_pool_backward_naive", """
+        import time
+        time.sleep(60)
+    """))
+    suite = hidden_tests.build_suite(b"d" * 32, tasks=["task2_1", "task2_4"])
+    start = time.monotonic()
+    res = hidden_tests.grade_module(sub, suite, workdir=tmp_path / "work",
+                                    deadline=time.monotonic() + 4, case_wall_s=30)
+    took = time.monotonic() - start
+    by = {r.task: r for r in res}
+    assert by["task2_4"].status == "timeout"
+    assert took < 15, f"the deadline was not enforced ({took:.1f} s)"
+    assert by["task2_1"].status == "passed"
+
+
+def test_oversized_checkpoint_is_rejected_before_evaluation(tmp_path):
+    from cs_layers.cnn import ThreeLayerConvNet, save_model
+
+    model = ThreeLayerConvNet(input_dim=(3, 32, 32), num_filters=256, filter_size=9,
+                              hidden_dim=10, dtype=np.float32)
+    path = tmp_path / "m.npz"
+    save_model(path, model, dataset="digits")
+    start = time.monotonic()
+    res = hidden_tests.grade_model(path)
+    assert res.status == "rejected" and "multiply-adds" in res.message, res
+    assert time.monotonic() - start < 5
