@@ -46,6 +46,7 @@ SEED_FILE = ".secret_seed"
 RECORD_VERSION = 1
 DEFAULT_TIMEOUT_S = 1200.0  # one submission, all parts; a correct one takes about 3 min
 OUT_OF_TIME = "not finished: the time budget of this submission ran out"
+DISK_PER_SUBMISSION_MB = 1024  # the tmpfs holding one student's staging + work folders
 ABBREV = {"passed": "", "failed": "F", "error": "E", "timeout": "T", "memory": "M",
           "missing": "-", "rejected": "R", "pending": "P"}
 
@@ -154,9 +155,11 @@ def grade_submission(sub: Submission, suite, *, limits=None, out: Path | None = 
     Everything graded (module cases, the checkpoint, notebooks) shares one wall-clock
     budget of `timeout` seconds; what is not finished by then is "timeout".
     """
+    from grading import sandbox
     hidden_tests = _hidden_tests()
     deadline = time.monotonic() + timeout
-    with tempfile.TemporaryDirectory(prefix=f"grade-{sub.student_id}-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"grade-{sub.student_id}-") as tmp, \
+            sandbox.bounded_folder(Path(tmp), DISK_PER_SUBMISSION_MB):
         tmp = Path(tmp)
         try:
             intake = unpack(sub.path, tmp / "staging")

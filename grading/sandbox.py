@@ -48,6 +48,8 @@ LAYER_NAMES = (
     "unprivileged user",
     "rlimits",
     "isolated interpreter",
+    "memory cgroup",
+    "disk quota",
 )
 _UID_BASE, _UID_SPAN = 200_000, 100_000  # throw-away uids for sandboxed runs as root
 MODES = ("auto", "bwrap", "unshare", "none", "unsafe")
@@ -66,6 +68,7 @@ class Limits:
     nproc: int = 16  # RLIMIT_NPROC (processes + threads of the sandbox uid)
     fsize_mb: int = 64  # RLIMIT_FSIZE: largest file (including captured output) in MiB
     output_kb: int = 64  # how much of the output's tail comes back in RunResult
+    # memory_mb also bounds the SUM over all the run's processes (a cgroup, where available)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class RunResult:
     duration_s: float
     missing_layers: tuple[str, ...] = ()  # isolation layers that were not active
     uid: int | None = None  # the throw-away uid it ran as (None: the grader's own)
+    peak_memory_mb: float | None = None  # all processes together (None: no cgroup here)
 
 
 def _python_ro_paths() -> list[str]:
@@ -386,11 +390,70 @@ def detect_layers() -> dict[str, tuple[bool, str]]:
         "rlimits": rl,
         "isolated interpreter": (True, "python -I -S -B: no user site, no PYTHON* variables, "
                                        "no .pth files, student package first on sys.path"),
+        "memory cgroup": _cgroup_layer(),
+        "disk quota": _disk_layer(),
     }
     for name, (active, reason) in layers.items():
         if not active:
             log.warning("SANDBOX LAYER MISSING: %s: %s", name, reason)
     return layers
+
+
+def _cgroup_layer() -> tuple[bool, str]:
+    from grading import cgroups
+    ok, why = cgroups.available()
+    if ok:
+        return True, f"{why}: memory (no swap) and process count summed over all of a run's processes"
+    return False, (f"{why}; memory is bounded per process only (RLIMIT_AS), so several "
+                   "processes of one run may together use more")
+
+
+def _disk_layer() -> tuple[bool, str]:
+    ok, why = tmpfs_works()
+    if ok:
+        return True, "each submission's folders sit on their own size-limited tmpfs"
+    return False, (f"{why}; disk is bounded per file only (RLIMIT_FSIZE) and by the number of "
+                   "files a run can make before its deadline")
+
+
+@functools.lru_cache(maxsize=1)
+def tmpfs_works() -> tuple[bool, str]:
+    """Can the grader mount a size-limited tmpfs (root with CAP_SYS_ADMIN on Linux)?"""
+    if not sys.platform.startswith("linux") or not _is_root():
+        return False, "the grader cannot mount a tmpfs (not root on Linux)"
+    with tempfile.TemporaryDirectory(prefix="tmpfs-probe-") as d:
+        if not _mount_tmpfs(Path(d), 1):
+            return False, "mounting a tmpfs is not allowed here (a container without CAP_SYS_ADMIN?)"
+        _umount(Path(d))
+    return True, "tmpfs"
+
+
+def _mount_tmpfs(path: Path, size_mb: int) -> bool:
+    r = subprocess.run([_which("mount"), "-t", "tmpfs", "-o",
+                        f"size={size_mb}m,mode=0700,nosuid,nodev", "cs-layers-work", str(path)],
+                       capture_output=True, env={"PATH": _SYSTEM_PATH})
+    return r.returncode == 0
+
+
+def _umount(path: Path) -> None:
+    subprocess.run([_which("umount"), "-l", str(path)], capture_output=True,
+                   env={"PATH": _SYSTEM_PATH})
+
+
+@contextlib.contextmanager
+def bounded_folder(path: Path, size_mb: int):
+    """Mount a size_mb tmpfs on the empty folder `path` for the block (disk bound per submission).
+
+    Yields True when the bound holds, False when tmpfs cannot be mounted here (the folder
+    is then used as it is). Unmounted (lazily) at the end, whatever happened.
+    """
+    path = Path(path)
+    mounted = tmpfs_works()[0] and _mount_tmpfs(path, size_mb)
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            _umount(path)
 
 
 def missing_layers() -> tuple[str, ...]:
@@ -598,16 +661,27 @@ def _run(argv, workdir: Path, limits: Limits, full_env, backend, userns, uid, mi
             cmd = _plain_command(argv, workdir, full_env, limits, uid)
             if cmd == list(argv):
                 preexec = _rlimit_preexec(limits)
+        from grading import cgroups
+        group = cgroups.Group.create(f"run-{uid if uid is not None else os.getpid()}",
+                                     limits.memory_mb << 20, limits.nproc + 8)
+        if group is not None:
+            preexec = _chain(group.enter, preexec)
         with tempfile.TemporaryFile(dir=scratch) as out:
             start = time.monotonic()
-            proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                cwd=str(workdir), env=full_env if backend is None else {"PATH": _SYSTEM_PATH},
-                start_new_session=True, preexec_fn=preexec,
-            )
-            rc, timed_out = _wait(proc, start, limits.wall_s, watchdog)
-            duration = time.monotonic() - start
-            _kill_group(proc)  # stragglers that outlived the main process (no pid namespace)
+            try:
+                proc = subprocess.Popen(
+                    cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    cwd=str(workdir), env=full_env if backend is None else {"PATH": _SYSTEM_PATH},
+                    start_new_session=True, preexec_fn=preexec,
+                )
+                rc, timed_out = _wait(proc, start, limits.wall_s, watchdog)
+                duration = time.monotonic() - start
+                _kill_group(proc)  # stragglers that outlived the main process (no pid namespace)
+                oom = group is not None and group.oom_killed()
+                peak = group.peak_bytes() if group is not None else None
+            finally:
+                if group is not None:
+                    group.close()  # kills whatever of the run is left, daemons included
             if uid is not None:  # nothing of the run may still be writing when the grader reads
                 if backend is None:
                     kill_uid(uid)  # daemons that left the process group
@@ -623,7 +697,20 @@ def _run(argv, workdir: Path, limits: Limits, full_env, backend, userns, uid, mi
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     status = _classify(rc, timed_out, tail, namespaced=backend is not None)
-    return RunResult(rc, status, tail, duration, missing, uid)
+    if oom and status != "ok":
+        status = "memory"
+    return RunResult(rc, status, tail, duration, missing, uid,
+                     None if peak is None else round(peak / 2**20, 1))
+
+
+def _chain(first, second):
+    if second is None:
+        return first
+
+    def both():
+        first()
+        second()
+    return both
 
 
 def _wait(proc: subprocess.Popen, start: float, wall_s: float, watchdog) -> tuple[int, bool]:
