@@ -158,6 +158,7 @@ def grade_submission(sub: Submission, suite, *, limits=None, out: Path | None = 
     from grading import sandbox
     hidden_tests = _hidden_tests()
     deadline = time.monotonic() + timeout
+    sandbox.reset_usage()  # peaks of this student's runs, kept in the record (bench.grading)
     with tempfile.TemporaryDirectory(prefix=f"grade-{sub.student_id}-") as tmp, \
             sandbox.bounded_folder(Path(tmp), DISK_PER_SUBMISSION_MB):
         tmp = Path(tmp)
@@ -212,10 +213,10 @@ def _grader_error(part: str, err: BaseException) -> str:
 
 
 def make_record(sid: str, results: list[TaskResult], note: str, sid_seed: str, run_id: str,
-                duration: float) -> dict:
+                duration: float, usage: dict | None = None) -> dict:
     return {"version": RECORD_VERSION, "complete": True, "student_id": sid, "seed_id": sid_seed,
             "run_id": run_id, "graded_at": time.time(), "duration_s": round(duration, 3),
-            "note": note, "results": [r.to_dict() for r in results]}
+            "usage": usage or {}, "note": note, "results": [r.to_dict() for r in results]}
 
 
 def write_json_atomic(path: Path, obj) -> None:
@@ -246,7 +247,9 @@ def _grade_job(sub: Submission, results_dir: Path, sid_seed: str, run_id: str, l
                                          timeout=timeout)
     except BaseException as err:  # noqa: BLE001 (SystemExit from a library included)
         results, note = _all_failed("error", _grader_error("grading", err)), ""
-    record = make_record(sub.student_id, results, note, sid_seed, run_id, time.monotonic() - start)
+    from grading import sandbox
+    record = make_record(sub.student_id, results, note, sid_seed, run_id, time.monotonic() - start,
+                         sandbox.usage())
     write_json_atomic(results_dir / f"{sub.student_id}.json", record)
     return record
 

@@ -9,7 +9,7 @@ hierarchies are used where only they exist. Without either (no root, a read-only
 
     group = Group.create("run-123", memory_bytes=2 << 30, pids=64)   # or None
     Popen(..., preexec_fn=group.enter)       # the child joins before it execs
-    ... group.oom_killed(), group.peak_bytes()
+    ... group.oom_killed(), group.hit_limit(), group.peak_bytes()
     group.close()                            # kills what is left, removes the group
 """
 from __future__ import annotations
@@ -110,8 +110,14 @@ class Group:
             events = dict(line.split() for line in _read(d / "memory.events").splitlines() if line)
             return int(events.get("oom_kill", 0)) > 0
         ctl = dict(line.split() for line in _read(d / "memory.oom_control").splitlines() if line)
-        if "oom_kill" in ctl:
-            return int(ctl["oom_kill"]) > 0
+        return int(ctl.get("oom_kill", 0)) > 0
+
+    def hit_limit(self) -> bool:
+        """Did the group's memory use reach its limit at any time (reclaim or OOM)?"""
+        d = self.dirs[0]
+        if self.v2:
+            events = dict(line.split() for line in _read(d / "memory.events").splitlines() if line)
+            return int(events.get("max", 0)) > 0 or int(events.get("oom_kill", 0)) > 0
         return int(_read(d / "memory.failcnt") or 0) > 0
 
     def peak_bytes(self) -> int | None:

@@ -59,6 +59,9 @@ CHANCE = 0.10  # ten classes: below chance scores 0, linear up to the threshold
 CASE_WALL_S = 5.0  # one case (or one module import) may take this long
 OUT_OF_TIME = "not finished: the time budget of this submission ran out"
 MAX_RESTARTS = 12  # worker restarts per student after a crash or timeout
+# One worker run: the defaults, and 1 GiB for all its processes together (a correct
+# submission's worker stays near 150 MiB).
+MODULE_LIMITS = Limits(total_memory_mb=1024)
 MAX_MODEL_BYTES = 64 * 1024 * 1024  # uncompressed size of a checkpoint .npz
 MAX_MODEL_MACS = 16_000_000  # per image; the notebook's model (32 7x7 filters, 3x32x32) costs 5.6 M
 MAX_STATUS_BYTES = 8192  # a worker status file larger than this is the submission's fault
@@ -575,7 +578,7 @@ def grade_module(student_dir: Path, suite: Suite, *, workdir: Path, limits: Limi
     task that timed out or ran out of memory, and every case of a module whose
     import hung), so one bad function costs only its own task.
     """
-    limits = limits or Limits()
+    limits = limits or MODULE_LIMITS
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     present = _prepare_workdir(workdir, student_dir, suite)

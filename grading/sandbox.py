@@ -68,7 +68,8 @@ class Limits:
     nproc: int = 16  # RLIMIT_NPROC (processes + threads of the sandbox uid)
     fsize_mb: int = 64  # RLIMIT_FSIZE: largest file (including captured output) in MiB
     output_kb: int = 64  # how much of the output's tail comes back in RunResult
-    # memory_mb also bounds the SUM over all the run's processes (a cgroup, where available)
+    total_memory_mb: int | None = None  # all processes together (cgroup, where available);
+    #                                     None: memory_mb
 
 
 @dataclass(frozen=True)
@@ -447,13 +448,44 @@ def bounded_folder(path: Path, size_mb: int):
     Yields True when the bound holds, False when tmpfs cannot be mounted here (the folder
     is then used as it is). Unmounted (lazily) at the end, whatever happened.
     """
+    global _BOUNDED
     path = Path(path)
     mounted = tmpfs_works()[0] and _mount_tmpfs(path, size_mb)
+    _BOUNDED = path if mounted else None
     try:
         yield mounted
     finally:
+        _BOUNDED = None
         if mounted:
             _umount(path)
+
+
+_BOUNDED: Path | None = None  # the tmpfs of the submission being graded (disk use is sampled)
+_USAGE: dict[str, float] = {}  # peaks since reset_usage(), over the runs of this process
+
+
+def reset_usage() -> None:
+    _USAGE.clear()
+
+
+def usage() -> dict[str, float]:
+    """Peaks since reset_usage(): peak_memory_mb (all processes of a run, cgroup) and
+    peak_disk_mb (the submission's tmpfs), where this machine can measure them."""
+    return dict(_USAGE)
+
+
+def _note(key: str, value: float | None) -> None:
+    if value is not None:
+        _USAGE[key] = max(_USAGE.get(key, 0.0), round(value, 1))
+
+
+def _sample_disk() -> None:
+    if _BOUNDED is not None:
+        try:
+            st = os.statvfs(_BOUNDED)
+        except OSError:
+            return
+        _note("peak_disk_mb", (st.f_blocks - st.f_bfree) * st.f_frsize / 2**20)
 
 
 def missing_layers() -> tuple[str, ...]:
@@ -663,7 +695,8 @@ def _run(argv, workdir: Path, limits: Limits, full_env, backend, userns, uid, mi
                 preexec = _rlimit_preexec(limits)
         from grading import cgroups
         group = cgroups.Group.create(f"run-{uid if uid is not None else os.getpid()}",
-                                     limits.memory_mb << 20, limits.nproc + 8)
+                                     (limits.total_memory_mb or limits.memory_mb) << 20,
+                                     limits.nproc + 8)
         if group is not None:
             preexec = _chain(group.enter, preexec)
         with tempfile.TemporaryFile(dir=scratch) as out:
@@ -677,7 +710,8 @@ def _run(argv, workdir: Path, limits: Limits, full_env, backend, userns, uid, mi
                 rc, timed_out = _wait(proc, start, limits.wall_s, watchdog)
                 duration = time.monotonic() - start
                 _kill_group(proc)  # stragglers that outlived the main process (no pid namespace)
-                oom = group is not None and group.oom_killed()
+                _sample_disk()
+                oom = group is not None and (group.oom_killed() or group.hit_limit())
                 peak = group.peak_bytes() if group is not None else None
             finally:
                 if group is not None:
@@ -697,8 +731,9 @@ def _run(argv, workdir: Path, limits: Limits, full_env, backend, userns, uid, mi
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     status = _classify(rc, timed_out, tail, namespaced=backend is not None)
-    if oom and status != "ok":
+    if oom and status in ("timeout", "crash"):  # killed, or thrashing at the limit when stopped
         status = "memory"
+    _note("peak_memory_mb", None if peak is None else peak / 2**20)
     return RunResult(rc, status, tail, duration, missing, uid,
                      None if peak is None else round(peak / 2**20, 1))
 
@@ -722,6 +757,7 @@ def _wait(proc: subprocess.Popen, start: float, wall_s: float, watchdog) -> tupl
             return proc.wait(timeout=max(0.0, min(step, left))), False
         except subprocess.TimeoutExpired:
             pass
+        _sample_disk()
         if time.monotonic() - start >= wall_s or (watchdog is not None and watchdog()):
             _kill_group(proc)
             return proc.wait(), True

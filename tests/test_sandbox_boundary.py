@@ -275,3 +275,109 @@ def test_oversized_checkpoint_is_rejected_before_evaluation(tmp_path):
     res = hidden_tests.grade_model(path)
     assert res.status == "rejected" and "multiply-adds" in res.message, res
     assert time.monotonic() - start < 5
+
+
+# ---------------------------------------------------------------- every backend, every CI run
+
+BACKENDS = ["bwrap", "unshare", "none"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_backend_contains_a_run(mode, tmp_path, backend):
+    """The same hostile run under each backend: outside writes fail, no process or litter left.
+
+    .ci/run installs bubblewrap, so on CI (CI=true, root) no backend may be skipped.
+    """
+    mode(backend)
+    try:
+        chosen = sandbox.check_mode()
+    except sandbox.SandboxRefused as err:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must test --sandbox {backend}: {err}")
+        pytest.skip(str(err))
+    assert chosen == backend
+    work = tmp_path / "work"
+    work.mkdir()
+    outside = tmp_path / "outside.txt"
+    marker = f"cs-layers-backend-test-{os.getpid()}-{backend}"
+    code = textwrap.dedent(f"""
+        import os, sys, time
+        try:
+            open({str(outside)!r}, "w").write("x"); wrote = "WROTE"
+        except OSError:
+            wrote = "denied"
+        open("report.txt", "w").write(wrote + " " + str(os.getuid()))
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(120)",
+                                          {marker!r}])
+            os._exit(0)
+        time.sleep(0.2)
+    """)
+    res = run_sandboxed([sys.executable, "-I", "-S", "-B", "-c", code], workdir=work,
+                        limits=FAST, writable=("",))
+    assert res.status == "ok", res.output_tail
+    wrote, uid = (work / "report.txt").read_text().split()
+    assert wrote == "denied" and not outside.exists()
+    if ROOT:
+        assert int(uid) >= sandbox._UID_BASE
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    left.append(pid)
+        except OSError:
+            pass
+    assert not left, f"a daemon outlived the {backend} run: {left}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_backend_bounds_memory_across_processes(mode, tmp_path, backend):
+    """Three processes of 300 MiB each under a 512 MiB run: each fits RLIMIT_AS, the sum does not."""
+    mode(backend)
+    try:
+        sandbox.check_mode()
+    except sandbox.SandboxRefused as err:
+        pytest.skip(str(err))
+    if not sandbox.detect_layers()["memory cgroup"][0]:
+        pytest.skip(sandbox.detect_layers()["memory cgroup"][1])
+    code = textwrap.dedent("""
+        import os, time
+        kids = []
+        for _ in range(3):
+            pid = os.fork()
+            if pid == 0:
+                block = bytearray(300 << 20)
+                block[::4096] = b"\\1" * len(range(0, len(block), 4096))
+                time.sleep(1)
+                os._exit(0)
+            kids.append(pid)
+        if any(os.waitpid(p, 0)[1] for p in kids):
+            raise MemoryError("a process was killed")
+        print("all fit")
+    """)
+    work = tmp_path / "work"
+    work.mkdir()
+    res = run_sandboxed([sys.executable, "-I", "-S", "-B", "-c", code], workdir=work,
+                        limits=Limits(memory_mb=512, wall_s=30, nproc=16, output_kb=8),
+                        writable=("",))
+    assert res.status == "memory", (res.status, res.output_tail)
+    assert res.peak_memory_mb is not None and res.peak_memory_mb <= 512 + 1
+
+
+@needs_root
+def test_bounded_folder_limits_disk(tmp_path):
+    if not sandbox.tmpfs_works()[0]:
+        pytest.skip(sandbox.tmpfs_works()[1])
+    d = tmp_path / "sub"
+    d.mkdir()
+    with sandbox.bounded_folder(d, 8) as bounded:
+        assert bounded
+        with pytest.raises(OSError):
+            with open(d / "fill", "wb") as f:
+                for _ in range(16):
+                    f.write(b"\0" * (1 << 20))
+                    f.flush()
+    assert not (d / "fill").exists()  # unmounted: the tmpfs contents are gone
