@@ -46,7 +46,7 @@ SEED_FILE = ".secret_seed"
 RECORD_VERSION = 1
 DEFAULT_TIMEOUT_S = 1200.0  # one submission, all parts; a correct one takes about 3 min
 OUT_OF_TIME = "not finished: the time budget of this submission ran out"
-DISK_PER_SUBMISSION_MB = 1024  # the tmpfs holding one student's staging + work folders
+DISK_PER_SUBMISSION_MB = 512  # the tmpfs holding one student's staging + work folders
 ABBREV = {"passed": "", "failed": "F", "error": "E", "timeout": "T", "memory": "M",
           "missing": "-", "rejected": "R", "pending": "P"}
 
@@ -402,6 +402,11 @@ def use_sandbox(mode: str, protect=()) -> str:
         secrets = [repo / d for d in ("cs_layers", "grading", "assignments", "tests", ".git")]
         for p in sandbox.close_to_others(secrets + [Path(p) for p in protect]):
             print(f"sandbox {backend}: closed {p} to other users (chmod o-rwx)", flush=True)
+        if not sandbox.interpreter_reachable():
+            print(f"WARNING: sandbox {backend}: {os.path.realpath(sys.executable)} sits below a "
+                  "folder other users cannot enter; student code cannot start Python again "
+                  "(notebook kernels fail). Use a Python installed outside /root (e.g. /usr or "
+                  "/opt) for grading without namespaces", flush=True)
     return ""
 
 

@@ -14,11 +14,18 @@ and the others are kept):
 - rlimits: CPU, address space, processes, file size, open files, no core files.
 - isolated interpreter: callers run ``python -I -S -B`` (see worker.py).
 
-Backends, in order of preference: bubblewrap (``bwrap``), util-linux
-``unshare`` (+ ``chroot``, ``setpriv``, ``prlimit``), and none (rlimits only).
-The wall-clock limit kills the whole process group and, with a pid namespace,
-everything inside it. Output goes to a private file outside the sandbox; only
-its tail comes back.
+- memory cgroup: memory and process count summed over all of a run's processes
+  (grading.cgroups; v2 or v1, as root).
+- disk quota: each submission's folders on a size-limited tmpfs (``bounded_folder``).
+
+Backends (``set_mode``, the ``--sandbox`` option; ``auto`` picks the first that works):
+bubblewrap (``bwrap``), util-linux ``unshare`` (+ ``chroot``, ``setpriv``,
+``prlimit``), and ``none``: no namespaces, but still a throw-away uid (a flock'd
+lease, ``uid_lease``), rlimits, the cgroup, and every process of that uid killed
+before the grader reads results. Without a uid to drop to, ``check_mode`` refuses
+to run student code unless the mode is ``unsafe``. The wall-clock limit kills the
+whole process group and, with a pid namespace, everything inside it. Output goes
+to a private file outside the sandbox; only its tail comes back.
 """
 from __future__ import annotations
 
@@ -508,6 +515,13 @@ def _open_parents(path: Path) -> None:
                                  f"so the sandbox uid cannot reach {path}; grade in a folder "
                                  "below world-traversable folders")
         os.chmod(p, stat.S_IMODE(st.st_mode) | 0o001)
+
+
+def interpreter_reachable() -> bool:
+    """Can other users reach this Python's real executable (needed to re-exec it without
+    namespaces, e.g. nbgrader starting a kernel)? A pyenv under a 0700 /root cannot."""
+    real = Path(os.path.realpath(sys.executable))
+    return all(os.stat(p).st_mode & 0o001 for p in real.parents)
 
 
 def _lock_dir() -> Path:

@@ -391,15 +391,13 @@ _MEMORY_PROCS = wrap("spatial_groupnorm_backward", """
 
 def _daemon(ctx: Context) -> str:
     target = ctx.out / "results" / "daemon.json"
-    loop = (f"import time\nend = time.time() + 600\nwhile time.time() < end:\n"
-            f"    try:\n        open({str(target)!r}, 'w').write('{{}}')\n"
-            f"    except OSError:\n        pass\n    time.sleep(0.2)\n")
+    loop = f"while :; do echo '{{}}' > {target} 2>/dev/null; sleep 0.2; done"
     return wrap("conv_backward_naive", f"""
-        import os, sys
+        import os
         if os.fork() == 0:
             os.setsid()
             if os.fork() == 0:  # a daemon that tries to rewrite this student's result later
-                os.execv(sys.executable, [sys.executable, "-c", {loop!r}, {str(ctx.out)!r}])
+                os.execv("/bin/sh", ["/bin/sh", "-c", {loop!r}, {daemon_marker(ctx)!r}])
             os._exit(0)
         dx, dw, db = _orig(*args, **kwargs)
         return dx, dw * 2, db
@@ -543,7 +541,8 @@ def cases(ctx: Context | None = None) -> list[Case]:
         Case("expensive_checkpoint", _expensive_checkpoint, {"task2_9": "rejected"},
              "a checkpoint of 32 M multiply-adds per image (minutes of CPU on the test set)"),
         Case("disk_fill_procs", patched("layers.py", _DISK_FILL_PROCS), {"task2_3": "error"},
-             "4 processes write 1.4 GiB in 60 MiB files", needs=("disk quota",)),
+             "4 processes write 1.4 GiB in 60 MiB files (the tmpfs holds 512 MiB)",
+             needs=("disk quota",)),
         Case("memory_procs", patched("layers.py", _MEMORY_PROCS), {"task2_11": "memory"},
              "4 processes touch 700 MiB each (2.8 GiB together)", needs=("memory cgroup",)),
         Case("daemon", patched("layers.py", _daemon), {"task2_3": "failed"},

@@ -381,3 +381,29 @@ def test_bounded_folder_limits_disk(tmp_path):
                     f.write(b"\0" * (1 << 20))
                     f.flush()
     assert not (d / "fill").exists()  # unmounted: the tmpfs contents are gone
+
+
+def test_notebooks_share_the_submission_deadline(tmp_path, monkeypatch):
+    """A notebook run gets at most what is left of the budget; none starts after it."""
+    from grading import notebooks
+    from grading.examples import copy_notebooks, copy_reference
+
+    staging = copy_reference(tmp_path / "staging")
+    (staging / "assignments" / notebooks.ASSIGNMENT).mkdir(parents=True)
+    copy_notebooks(staging)
+    src = notebooks.REPO_ROOT / "assignments" / notebooks.ASSIGNMENT
+    cells = {nb: notebooks._read_cells(src / f"{nb}.ipynb") for nb in notebooks.NOTEBOOKS}
+    template = notebooks.Template(tmp_path / "template", cells, "course")
+    monkeypatch.setattr(notebooks, "get_template", lambda *a, **k: template)
+    walls = []
+
+    def fake_grade(staging, sid, nb, template, *, workdir, limits, fast):
+        walls.append(limits.wall_s)
+        time.sleep(1.5)  # the first notebook uses up the budget
+        return notebooks.Outcome(nb, "ok", "", {}, 1.5)
+    monkeypatch.setattr(notebooks, "grade_notebook", fake_grade)
+    res = notebooks.grade_notebooks(staging, "s1", workdir=tmp_path / "nb",
+                                    deadline=time.monotonic() + 1.0)
+    assert len(walls) == 1 and walls[0] <= 1.0, walls
+    second = [r for r in res if r.status == "timeout"]
+    assert second and all("time budget" in r.message for r in second), res
