@@ -397,6 +397,9 @@ def use_sandbox(mode: str, protect=()) -> str:
         backend = sandbox.check_mode()
     except sandbox.SandboxRefused as err:
         return f"error: {err}"
+    for uid in sandbox.reap_orphans():
+        print(f"sandbox: killed the processes a killed grader left running as uid {uid}",
+              flush=True)
     if backend in ("none", "unsafe"):
         repo = Path(__file__).resolve().parent.parent
         secrets = [repo / d for d in ("cs_layers", "grading", "assignments", "tests", ".git")]

@@ -157,6 +157,20 @@ class Group:
                     time.sleep(0.02)
 
 
+def remove_empty() -> None:
+    """Remove our groups that no process uses any more (left by a killed grader)."""
+    if not available()[0]:
+        return
+    parents = [ROOT / PARENT] if _v2_root() is not None else [r / PARENT for r in _v1_roots()]
+    for parent in parents:
+        for d in parent.iterdir() if parent.is_dir() else []:
+            if d.is_dir() and not _read(d / "cgroup.procs").split():
+                try:
+                    d.rmdir()
+                except OSError:
+                    pass  # in use again, or not empty of children
+
+
 @functools.lru_cache(maxsize=1)
 def available() -> tuple[bool, str]:
     """(usable, explanation) of per-run control groups on this machine."""

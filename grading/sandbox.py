@@ -569,6 +569,44 @@ def uid_lease():
     raise SandboxRefused("no free sandbox uid after 1000 tries; are thousands of runs going on?")
 
 
+def reap_orphans() -> list[int]:
+    """Kill what runs of a killed grader left: processes of sandbox uids no live run holds.
+
+    A live run (in any grader process) holds its uid's lock; a uid whose lock can be taken
+    but that still owns processes belongs to a grader that died mid-run. Returns those uids.
+    """
+    import fcntl
+
+    if not can_drop_privileges():
+        return []
+    reaped = []
+    d = _lock_dir()
+    for entry in os.scandir(d):
+        name = entry.name
+        if not (name.endswith(".lock") and name[:-5].isdigit()):
+            continue
+        uid = int(name[:-5])
+        if not _UID_BASE <= uid < _UID_BASE + _UID_SPAN:
+            continue
+        fd = os.open(entry.path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # a live run holds it
+        try:
+            if uid_processes(uid):
+                kill_uid(uid)
+                remove_uid_files(uid)
+                reaped.append(uid)
+            # the lock file stays: unlinking it could let two runs lock two files of one uid
+        finally:
+            os.close(fd)
+    from grading import cgroups
+    cgroups.remove_empty()
+    return reaped
+
+
 def kill_uid(uid: int, timeout: float = 10.0) -> int:
     """SIGKILL every process of uid until none is left (they may fork meanwhile); count killed."""
     deadline = time.monotonic() + timeout

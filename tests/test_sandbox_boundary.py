@@ -407,3 +407,31 @@ def test_notebooks_share_the_submission_deadline(tmp_path, monkeypatch):
     assert len(walls) == 1 and walls[0] <= 1.0, walls
     second = [r for r in res if r.status == "timeout"]
     assert second and all("time budget" in r.message for r in second), res
+
+
+@needs_root
+def test_orphans_of_a_killed_grader_are_reaped_live_runs_are_not(monkeypatch):
+    """A uid whose lock nobody holds but that still runs processes was left by a dead grader."""
+    draws = iter([21, 22])
+    monkeypatch.setattr(sandbox.secrets, "randbelow", lambda n: next(draws))
+    orphan_uid = sandbox._UID_BASE + 21
+    with sandbox.uid_lease() as uid:
+        assert uid == orphan_uid  # creates the lock file, then releases it: the grader "died"
+    drop = ["setpriv", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+    orphan = subprocess.Popen(drop[:1] + [f"--reuid={orphan_uid}", f"--regid={orphan_uid}"]
+                              + drop[1:] + ["sleep", "60"])
+    with sandbox.uid_lease() as live_uid:
+        live = subprocess.Popen(drop[:1] + [f"--reuid={live_uid}", f"--regid={live_uid}"]
+                                + drop[1:] + ["sleep", "60"])
+        try:
+            for _ in range(100):
+                if sandbox.uid_processes(orphan_uid) and sandbox.uid_processes(live_uid):
+                    break
+                time.sleep(0.02)
+            reaped = sandbox.reap_orphans()
+            assert orphan_uid in reaped and live_uid not in reaped
+            assert orphan.wait(timeout=10) == -9
+            assert live.poll() is None, "a live run's process was killed"
+        finally:
+            live.kill()
+            live.wait()
