@@ -34,6 +34,8 @@ import shutil
 import warnings
 from pathlib import Path
 
+from grading import safeio
+
 ASSIGNMENT = "convnets"
 DB_NAME = "gradebook.db"
 MAX_NOTEBOOK_BYTES = 50 << 20  # an autograded notebook larger than this is not copied out
@@ -162,10 +164,13 @@ def record(out: Path, template, student_id: str, outcomes) -> None:
 def _copy_notebook(src: Path | None, dest: Path) -> None:
     """Copy a notebook the student's side produced (a regular file, size-capped) or drop dest."""
     dest.unlink(missing_ok=True)
-    if src is None or src.is_symlink() or not src.is_file() or src.stat().st_size > MAX_NOTEBOOK_BYTES:
+    if src is None:
         return
     dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
+    try:  # written in the sandbox: never follow a link, block on a FIFO or copy without bound
+        safeio.copy_bounded(src, dest, MAX_NOTEBOOK_BYTES)
+    except safeio.Unsafe:
+        dest.unlink(missing_ok=True)
 
 
 def course_id(out: Path) -> str:
