@@ -347,13 +347,15 @@ def _challenge_result(ran: TaskResult, case: ChallengeCase, workdir: Path) -> Ta
 
 
 def grade_torch(student_dir: Path, suite: Suite, *, workdir: Path, limits: Limits = TORCH_LIMITS,
-                case_wall_s: float = TORCH_CASE_WALL_S) -> list[TaskResult]:
+                case_wall_s: float = TORCH_CASE_WALL_S,
+                deadline: float | None = None) -> list[TaskResult]:
     """One TaskResult per PyTorch task in suite.torch, from one sandboxed torch worker.
 
     Inputs:
     - student_dir: the unpacked submission (cs_layers/torch_nets.py, assignments/convnets/...)
     - suite: from hidden_tests.build_suite (its .torch part is graded here)
     - workdir: an empty folder for this student only
+    - deadline: time.monotonic() by which everything of this student must be done
     """
     tsuite = suite.torch if suite.torch is not None else suite
     workdir = Path(workdir).resolve()
@@ -362,7 +364,8 @@ def grade_torch(student_dir: Path, suite: Suite, *, workdir: Path, limits: Limit
     staged = _stage_weights(student_dir, workdir) if challenge is not None else None
     cases = [c for c in tsuite.cases if not (c is challenge and staged is not None)]
     results = hidden_tests.grade_module(student_dir, Suite(cases, tsuite.points), workdir=workdir,
-                                        limits=limits, case_wall_s=case_wall_s) if cases else []
+                                        limits=limits, case_wall_s=case_wall_s,
+                                        deadline=deadline) if cases else []
     by_task = {r.task: r for r in results}
     if staged is not None:
         by_task[CHALLENGE_TASK] = staged

@@ -26,14 +26,16 @@ from grading import autograde
 from grading.results import TaskResult
 
 try:
-    from corpus import Context, build_corpus, cases, expected_statuses, write_targets
+    from corpus import (Context, build_corpus, cases, daemon_marker, expected_statuses,
+                        write_targets)
 except ImportError:  # collected as a package (tests/__init__.py)
-    from tests.corpus import Context, build_corpus, cases, expected_statuses, write_targets
+    from tests.corpus import (Context, build_corpus, cases, daemon_marker, expected_statuses,
+                              write_targets)
 
 
 # ---------------------------------------------------------------- fake grading core
 
-def _fake_grade_module(student_dir, suite, *, workdir, limits=None):
+def _fake_grade_module(student_dir, suite, *, workdir, limits=None, deadline=None):
     src = student_dir / "cs_layers" / "layers.py"
     if not src.is_file():
         return [TaskResult("task2_1", 0.0, 10.0, "missing", "cs_layers/layers.py is missing")]
@@ -62,10 +64,14 @@ def fake_core(monkeypatch):
                                  grade_module=_fake_grade_module, grade_model=_fake_grade_model)
     monkeypatch.setattr(autograde, "_hidden_tests", lambda: fake)
     # notebook grading (nbgrader, slow) has its own tests: here a notebook is only "missing"
+    monkeypatch.setattr(autograde, "notebook_layout", lambda: list(FAKE_NB_LAYOUT))
     monkeypatch.setattr(autograde, "notebook_results", lambda staging, sid, **kw: [
-        TaskResult(f"nb:{nb}", 0.0, 0.0, "missing", "not in the submission")
-        for nb in ("ConvolutionalNetworks", "PyTorch")])
+        TaskResult(t, 0.0, m, "missing", "not in the submission") for t, m in FAKE_NB_LAYOUT])
     return fake
+
+
+FAKE_NB_LAYOUT = [("nb:task2_1", 0.0), ("nb:task2_12:manual", 3.0), ("nb:task3_1", 2.0)]
+FAKE_TOTAL = 10.0 + 5.0 + 3.0 + 2.0  # every student is graded out of this
 
 
 def _student(root, sid, layers="x = 1\n", model=True):
@@ -114,18 +120,15 @@ def test_class_is_graded_with_every_outcome(tmp_path, fake_core, capsys):
                            "--quiet"]) == 0
 
     got = _statuses(out)
+    nb_missing = {t: "missing" for t, _ in FAKE_NB_LAYOUT}
     assert got == {
-        "alice": {"task2_1": "passed", "task2_9": "passed", "nb:ConvolutionalNetworks": "missing",
-                  "nb:PyTorch": "missing"},
-        "bob": {"task2_1": "failed", "task2_9": "missing", "nb:ConvolutionalNetworks": "missing",
-                "nb:PyTorch": "missing"},
-        "carol": {"task2_1": "error", "task2_9": "passed", "nb:ConvolutionalNetworks": "missing",
-                  "nb:PyTorch": "missing"},
-        "dave": {"task2_1": "error", "task2_9": "error"},
-        "erin": {"task2_1": "passed", "task2_9": "passed", "nb:ConvolutionalNetworks": "missing",
-                 "nb:PyTorch": "missing"},
-        "frank": {"task2_1": "rejected", "task2_9": "rejected"},
-        "gina": {"task2_1": "rejected", "task2_9": "rejected"},
+        "alice": {"task2_1": "passed", "task2_9": "passed", **nb_missing},
+        "bob": {"task2_1": "failed", "task2_9": "missing", **nb_missing},
+        "carol": {"task2_1": "error", "task2_9": "passed", **nb_missing},
+        "dave": {t: "error" for t in ["task2_1", "task2_9", *nb_missing]},
+        "erin": {"task2_1": "passed", "task2_9": "passed", **nb_missing},
+        "frank": {t: "rejected" for t in ["task2_1", "task2_9", *nb_missing]},
+        "gina": {t: "rejected" for t in ["task2_1", "task2_9", *nb_missing]},
     }
     rows = _rows(out)
     assert list(rows[0]) == ["student_id", "task", "score", "max_score", "status"]
@@ -195,9 +198,32 @@ needs_core = pytest.mark.skipif(not HAVE_CORE, reason="grading/hidden_tests.py i
 CASE_NAMES = [c.name for c in cases()]
 
 
-def _layers():
+def _layers(mode="auto"):
+    """The layers `python -m grading autograde --sandbox MODE` will have on this machine."""
     from grading import sandbox
-    return sandbox.detect_layers()
+    old = os.environ.get(sandbox.MODE_ENV)
+    sandbox.set_mode(mode)
+    try:
+        return sandbox.detect_layers()
+    finally:
+        if old is None:
+            os.environ.pop(sandbox.MODE_ENV, None)
+        else:
+            os.environ[sandbox.MODE_ENV] = old
+        sandbox._backend.cache_clear()
+        sandbox.detect_layers.cache_clear()
+
+
+def _can_drop():
+    from grading import sandbox
+    return sandbox.can_drop_privileges()
+
+
+# The corpus is graded under the default backend (bwrap where it works) and under
+# --sandbox none (a throw-away uid, rlimits, cgroup and tmpfs, no namespaces): every case
+# must get the same exact statuses under both.
+MODES = ["auto", pytest.param("none", marks=pytest.mark.skipif(
+    not _can_drop(), reason="--sandbox none needs root (a throw-away uid to drop to)"))]
 
 
 def _autograde(subs, out, *extra, timeout=900):
@@ -206,12 +232,13 @@ def _autograde(subs, out, *extra, timeout=900):
                           text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def corpus_run(tmp_path_factory):
-    """Build the whole corpus and grade it once with --jobs 2."""
+@pytest.fixture(scope="module", params=MODES)
+def corpus_run(request, tmp_path_factory):
+    """Build the whole corpus and grade it once with --jobs 2 (per --sandbox mode)."""
     from grading.examples import train_challenge, train_model
 
-    root = tmp_path_factory.mktemp("corpus")
+    mode = request.param
+    root = tmp_path_factory.mktemp(f"corpus-{mode}")
     model = root / "model.npz"
     acc = train_model(model, epochs=2)
     assert acc > 0.9, f"the corpus model trained to only {acc:.3f}; raise epochs in train_model"
@@ -220,15 +247,15 @@ def corpus_run(tmp_path_factory):
     assert acc >= 0.95, f"the corpus challenge model reached only {acc:.3f}; raise its epochs"
     ctx = Context(submissions=root / "submissions", out=root / "out", model=model,
                   challenge=challenge)
-    layers = _layers()
+    layers = _layers(mode)
     runnable = [c for c in cases(ctx) if all(layers[n][0] for n in c.needs)]
     build_corpus(ctx.submissions, ctx, runnable)
     start = time.monotonic()
-    proc = _autograde(ctx.submissions, ctx.out, "--jobs", "2")
+    proc = _autograde(ctx.submissions, ctx.out, "--jobs", "2", "--sandbox", mode)
     took = time.monotonic() - start
-    print(f"corpus of {len(runnable)} submissions graded in {took:.1f} s")
+    print(f"corpus of {len(runnable)} submissions graded with --sandbox {mode} in {took:.1f} s")
     records = {p.stem: json.loads(p.read_text()) for p in (ctx.out / "results").glob("*.json")}
-    return types.SimpleNamespace(ctx=ctx, proc=proc, records=records, layers=layers,
+    return types.SimpleNamespace(ctx=ctx, proc=proc, records=records, layers=layers, mode=mode,
                                  runnable={c.name: c for c in runnable}, took=took)
 
 
@@ -317,6 +344,33 @@ def test_attacks_left_no_trace_on_the_host(corpus_run):
 
 @pytest.mark.slow
 @needs_core
+def test_no_student_process_outlives_the_run(corpus_run):
+    """The daemon case's double-forked process (and every other) is gone when grading ends."""
+    marker = daemon_marker(corpus_run.ctx).encode()
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker in f.read():
+                    left.append(pid)
+        except OSError:
+            pass
+    assert not left, f"processes of the graded class survived the run: {left}"
+    daemon = corpus_run.ctx.out / "results" / "daemon.json"
+    if "daemon" in corpus_run.runnable:
+        assert json.loads(daemon.read_text())["complete"] is True, "the daemon rewrote its result"
+
+
+@pytest.mark.slow
+@needs_core
+def test_keep_alive_does_not_keep_the_run_alive(corpus_run):
+    """Touching .start files does not feed the watchdog: one case wall (5 s), not the run's 30 s."""
+    took = corpus_run.records["keep_alive"]["duration_s"]
+    assert took < 25, f"keep_alive took {took:.1f} s: the watchdog trusted the student's files"
+
+
+@pytest.mark.slow
+@needs_core
 def test_feedback_shows_no_hidden_values(corpus_run):
     from grading.hidden_tests import build_suite
 
@@ -357,6 +411,9 @@ def test_killed_run_resumes_without_regrading_or_losing_anyone(tmp_path):
     assert proc.poll() is None, "the run finished before it could be killed; add submissions"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    from grading import workspace
+    left = [p for p in workspace.base_dir().glob(f"run-{proc.pid}-*")]
+    assert left, "the killed run left no work folder: this test no longer tests the cleanup"
     before = {p.stem: (p.stat().st_mtime_ns, json.loads(p.read_text())["run_id"])
               for p in (out / "results").glob("*.json")}
     assert 2 <= len(before) < len(ids)
@@ -372,3 +429,8 @@ def test_killed_run_resumes_without_regrading_or_losing_anyone(tmp_path):
     with open(out / "grades.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert {r["student_id"] for r in rows} == set(ids)
+    assert not any(p.exists() for p in left), "the killed run's hidden inputs are still on disk"
+    grades = (out / "grades.csv").read_bytes()
+    res = _autograde(subs, out, "--resume")  # fully graded: nothing to do, nothing changed
+    assert res.returncode == 0 and "nothing to grade" in res.stdout, res.stdout + res.stderr
+    assert (out / "grades.csv").read_bytes() == grades
