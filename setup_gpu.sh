@@ -204,7 +204,7 @@ os_name="$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$OS_RELEASE"
 os_id="$(sed -n 's/^ID="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$OS_RELEASE" 2>/dev/null || true)"
 say "OS:       ${os_name:-$(uname -sr)}"
 
-apt_hint="install Python 3.10+ and its venv module"
+apt_hint="install Python 3.10 to 3.14 and its venv module"
 [[ $os_id == ubuntu || $os_id == debian ]] && apt_hint="sudo apt-get update && sudo apt-get install -y python3 python3-venv"
 py_version="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" ||
   die "$EXIT_ENV" "Python ($PYTHON) was not found or does not run." "Fix: $apt_hint" \
