@@ -68,12 +68,12 @@ Options:
 
 PyTorch build chosen from 'nvidia-smi':
 EOF
-  local row='  %-44s %-23s %s\n'
-  printf "$row" "no GPU" "CPU build" "$CPU_INDEX"
-  printf "$row" "driver < $MIN_DRIVER" "refused" "update the driver or use a deep-learning image"
-  printf "$row" "driver $MIN_DRIVER-$((CURRENT_MIN_DRIVER - 1)) or compute capability < 7.5" \
-    "CUDA 12.6, $LEGACY_TORCH_SPEC" "$LEGACY_CUDA_INDEX"
-  printf "$row" "otherwise" "CUDA 13.0" "$CURRENT_CUDA_INDEX"
+  printf '  %-44s %-23s %s\n' \
+    "no GPU" "CPU build" "$CPU_INDEX" \
+    "driver < $MIN_DRIVER" "refused" "update the driver or use a deep-learning image" \
+    "driver $MIN_DRIVER-$((CURRENT_MIN_DRIVER - 1)) or compute capability < 7.5" "CUDA 12.6, $LEGACY_TORCH_SPEC" \
+    "$LEGACY_CUDA_INDEX" \
+    "otherwise" "CUDA 13.0" "$CURRENT_CUDA_INDEX"
   cat <<EOF
 
 Exit codes: 0 ok, $EXIT_USAGE usage or refused bind address, $EXIT_ENV Python/venv/requirements,
