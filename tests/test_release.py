@@ -140,7 +140,8 @@ def tiny(tmp_path):
     (src / "datasets").mkdir()
     (src / "datasets" / "README.md").write_text("data\n")
     (src / "docs").mkdir()
-    for f in ("pyproject.toml", "requirements.txt", "setup_gpu.sh", "docs/tasks.md", "docs/student_README.md"):
+    for f in ("pyproject.toml", "requirements.txt", "setup_gpu.sh", "docs/tasks.md", "docs/student_README.md",
+              "tests/conftest.py"):
         (src / f).write_text("x\n")
     shutil.copy(ROOT / "nbgrader_config.py", src / "nbgrader_config.py")
     (src / "assignments" / "convnets").mkdir(parents=True)
