@@ -67,10 +67,14 @@ Options:
   --expose-jupyter   explicit opt-in for a non-local --ip (not recommended: use the tunnel)
 
 PyTorch build chosen from 'nvidia-smi':
-  no GPU                               CPU build       $CPU_INDEX
-  driver < $MIN_DRIVER                          refused: update the driver or use a deep-learning image
-  driver $MIN_DRIVER-$((CURRENT_MIN_DRIVER - 1)) or compute capability < 7.5  CUDA 12.6, $LEGACY_TORCH_SPEC  $LEGACY_CUDA_INDEX
-  otherwise                            CUDA 13.0       $CURRENT_CUDA_INDEX
+EOF
+  printf '  %-44s %-23s %s\n' \
+    "no GPU" "CPU build" "$CPU_INDEX" \
+    "driver < $MIN_DRIVER" "refused" "update the driver or use a deep-learning image" \
+    "driver $MIN_DRIVER-$((CURRENT_MIN_DRIVER - 1)) or compute capability < 7.5" "CUDA 12.6, $LEGACY_TORCH_SPEC" \
+    "$LEGACY_CUDA_INDEX" \
+    "otherwise" "CUDA 13.0" "$CURRENT_CUDA_INDEX"
+  cat <<EOF
 
 Exit codes: 0 ok, $EXIT_USAGE usage or refused bind address, $EXIT_ENV Python/venv/requirements,
   $EXIT_NO_DRIVER driver missing or nvidia-smi failed, $EXIT_INSTALLING driver still installing (wait, rerun),
@@ -204,7 +208,7 @@ os_name="$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$OS_RELEASE"
 os_id="$(sed -n 's/^ID="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$OS_RELEASE" 2>/dev/null || true)"
 say "OS:       ${os_name:-$(uname -sr)}"
 
-apt_hint="install Python 3.10+ and its venv module"
+apt_hint="install Python 3.10 to 3.14 and its venv module"
 [[ $os_id == ubuntu || $os_id == debian ]] && apt_hint="sudo apt-get update && sudo apt-get install -y python3 python3-venv"
 py_version="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" ||
   die "$EXIT_ENV" "Python ($PYTHON) was not found or does not run." "Fix: $apt_hint" \

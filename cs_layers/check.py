@@ -9,7 +9,8 @@ From a terminal, in the folder that holds cs_layers/:
 Each task is reported as passed, FAILED (with the first failure: for numeric
 checks the worst element, the relative error against the tolerance and a hint),
 not implemented yet (a stub still raises NotImplementedError), or needs an
-earlier task first. The tests run in a fresh Python process, so edits to
+earlier task first. Once one test of a task hits a NotImplementedError, the
+other tests of that task are not run (so a fresh release checks in seconds). The tests run in a fresh Python process, so edits to
 cs_layers are always picked up (no kernel restart or autoreload needed).
 
 This module is also the pytest plugin that records the outcomes
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPORT_ENV = "CS_LAYERS_CHECK_REPORT"
+STOP_EARLY_ENV = "CS_LAYERS_CHECK_STOP_EARLY"   # "1": skip the rest of a task after its first NotImplementedError
 TASK_ID = re.compile(r"task\d+_\d+")
 
 
@@ -78,12 +80,23 @@ class CheckResult:
         return f"CheckResult(ok={self.ok}, tasks={ {t: s.status for t, s in self.tasks.items()} })"
 
 
-def _first_line(message, limit=240):
+def _first_line(message, limit=1000):
+    """The first non-empty line, whole: the hint sits at its end. Only a runaway line loses its middle."""
     for line in str(message).splitlines():
         if line.strip():
             line = line.strip()
-            return line if len(line) <= limit else line[:limit - 3] + "..."
+            return line if len(line) <= limit else line[:limit // 2 - 3] + " ... " + line[-(limit // 2 - 2):]
     return ""
+
+
+def known_tasks(root=None):
+    """The task ids registered as pytest markers in the pyproject.toml next to cs_layers/ (sorted)."""
+    path = Path(root or package_root()) / "pyproject.toml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    return sorted(set(re.findall(r'"(task\d+_\d+):', text)), key=task_key)
 
 
 def summarise(report, tasks=None):
@@ -123,8 +136,11 @@ def summarise(report, tasks=None):
     return out
 
 
-def run_pytest(tasks=(), root=None, extra_args=()):
+def run_pytest(tasks=(), root=None, extra_args=(), stop_early=False):
     """Run the public tests in a fresh process; return (report, pytest output).
+
+    stop_early: once a test of a task hits NotImplementedError, mark the task's
+    remaining tests "not run" instead of running them (what `check` does).
 
     The report is the plugin's dict: per test its nodeid, task markers, outcome
     and exception, plus collection errors, the registered task ids and the path
@@ -137,7 +153,7 @@ def run_pytest(tasks=(), root=None, extra_args=()):
                                 f"folder that holds cs_layers/ and tests/public/.")
     with tempfile.TemporaryDirectory(prefix="cs_layers_check_") as tmp:
         report_path = Path(tmp) / "report.json"
-        env = dict(os.environ, **{REPORT_ENV: str(report_path)})
+        env = dict(os.environ, **{REPORT_ENV: str(report_path), STOP_EARLY_ENV: "1" if stop_early else "0"})
         env["PYTHONPATH"] = os.pathsep.join([str(root)] + [p for p in [env.get("PYTHONPATH")] if p])
         cmd = [sys.executable, "-m", "pytest", str(tests_dir), "-p", "cs_layers.check",
                "-p", "no:cacheprovider", "-q", "--tb=short", "-rN", *extra_args]
@@ -163,10 +179,12 @@ def run(*tasks, verbose=False, quiet=False, root=None):
     """
     if len(tasks) == 1 and isinstance(tasks[0], (list, tuple)):
         tasks = tuple(tasks[0])
-    bad = [t for t in tasks if not isinstance(t, str) or not TASK_ID.fullmatch(t)]
+    valid = known_tasks(root)
+    bad = [t for t in tasks if not isinstance(t, str) or not TASK_ID.fullmatch(t) or (valid and t not in valid)]
     if bad:
-        raise ValueError(f"{bad[0]!r} is not a task id; use ids like 'task2_3' (see docs/tasks.md).")
-    report, output = run_pytest(tasks, root)
+        raise ValueError(f"{bad[0]!r} is not a task id of this assignment; valid ids: "
+                         f"{', '.join(valid) or 'see docs/tasks.md'}.")
+    report, output = run_pytest(tasks, root, stop_early=True)
     statuses = summarise(report, tasks)
     code = 0 if statuses and all(s.ok for s in statuses.values()) else 1
     if any(s.detail.startswith("unknown task id") for s in statuses.values()):
@@ -194,7 +212,7 @@ def main(argv=None):
 
 
 # ---- pytest plugin: active only when pytest runs with -p cs_layers.check ----
-_state = {"tests": {}, "collect_errors": [], "tasks": {}}
+_state = {"tests": {}, "collect_errors": [], "tasks": {}, "stubbed": {}}   # stubbed: task -> message
 
 
 def _not_implemented(exc):
@@ -223,6 +241,18 @@ def pytest_collectreport(report):
         _state["collect_errors"].append({"nodeid": report.nodeid, "message": str(report.longrepr)[-2000:]})
 
 
+def pytest_runtest_setup(item):
+    """Skip a test whose every task already hit a NotImplementedError: it would only hit it again."""
+    tasks = _state["tasks"].get(item.nodeid, [])
+    if os.environ.get(STOP_EARLY_ENV) == "1" and tasks and all(t in _state["stubbed"] for t in tasks):
+        message = _state["stubbed"][tasks[0]]
+        _state["tests"][item.nodeid] = {
+            "nodeid": item.nodeid, "tasks": tasks, "outcome": "not run", "when": "setup",
+            "exc_type": "NotImplementedError", "message": message, "not_implemented": message}
+        import pytest
+        pytest.skip(f"not run: {message}")
+
+
 def pytest_runtest_makereport(item, call):
     rec = _state["tests"].setdefault(item.nodeid, {
         "nodeid": item.nodeid, "tasks": _state["tasks"].get(item.nodeid, []), "outcome": "passed",
@@ -234,8 +264,11 @@ def pytest_runtest_makereport(item, call):
         rec["outcome"] = "skipped"
         return None
     rec.update(outcome="failed" if call.when == "call" else "error", when=call.when,
-               exc_type=excinfo.typename, message=str(excinfo.value)[:2000],
+               exc_type=excinfo.typename, message=str(excinfo.value)[:4000],
                not_implemented=_not_implemented(excinfo.value))
+    if rec["not_implemented"]:
+        for task in rec["tasks"]:
+            _state["stubbed"].setdefault(task, rec["not_implemented"])
     return None
 
 

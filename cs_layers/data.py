@@ -433,8 +433,9 @@ def load_digits(upsample=True, num_validation=250, num_test=250, subtract_mean=T
     """
     path = Path(path) if path is not None else REPO_DATASETS / "digits.npz"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; it ships with the repository. Restore it with "
-                                "`git checkout -- datasets/digits.npz`.")
+        raise FileNotFoundError(f"{path} is missing; it ships with the assignment (datasets/digits.npz). "
+                                "Copy it back from a fresh download or unzip of the assignment release "
+                                "(in a git checkout: `git checkout -- datasets/digits.npz`).")
     with np.load(path, allow_pickle=False) as f:
         images, labels = f["images"], f["labels"].astype(np.int64)  # (1797, 8, 8), (1797,)
     N = len(labels)

@@ -19,12 +19,18 @@ def rel_error(x, y):
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
-def _elementwise_rel_error(x, y):
-    return np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))
+def _elementwise_rel_error(x, y, scale=0.0):
+    return np.abs(x - y) / np.maximum(np.maximum(1e-8, scale), np.abs(x) + np.abs(y))
 
 
-def check_close(received, expected, tol, name="value", hint=""):
+def check_close(received, expected, tol, name="value", hint="", scale=None):
     """Assert that `received` matches `expected` to relative error `tol`.
+
+    The error of each element is |received - expected| divided by the larger of
+    |received| + |expected| and `scale` (and 1e-8). For a value computed as a
+    sum, pass as `scale` the sum of the absolute values of its terms (same
+    shape, or a scalar): rounding errors are relative to that, so an output that
+    cancels to nearly zero is not held to an impossible relative tolerance.
 
     Returns the relative error when the check passes. Raises AssertionError
     with a diagnostic when shapes differ, when `received` is not finite, or when
@@ -41,7 +47,8 @@ def check_close(received, expected, tol, name="value", hint=""):
         raise AssertionError(f"{name}: received contains NaN, inf or non-numbers. {hint}".strip())
     if received.size == 0:
         return 0.0
-    errors = _elementwise_rel_error(received.astype(np.float64), expected.astype(np.float64))
+    scale = 0.0 if scale is None else np.broadcast_to(np.asarray(scale, dtype=np.float64), expected.shape)
+    errors = _elementwise_rel_error(received.astype(np.float64), expected.astype(np.float64), scale)
     worst = np.unravel_index(int(np.argmax(errors)), errors.shape)
     err = float(errors[worst])
     if not err <= tol:

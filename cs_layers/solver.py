@@ -15,8 +15,9 @@ Example:
     solver.train()
     solver.best_val_acc     # model.params now hold the best validation params
 
-During training a tqdm progress bar runs over the iterations, with the latest
-loss and accuracies in its postfix; `verbose=False` turns it and all printing
+During training a progress bar runs over the iterations, with the latest
+loss and accuracies in its postfix (cs_layers.progress: a widget in a Jupyter
+UI, none in a headless notebook run, text in a terminal); `verbose=False` turns it and all printing
 off. Minibatches and accuracy subsamples are drawn from numpy's global random
 state, so `np.random.seed(...)` makes a run repeatable.
 """
@@ -25,9 +26,9 @@ import tempfile
 import warnings
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from cs_layers import optim
+from cs_layers.progress import tqdm
 
 UPDATE_RULES = ("sgd", "sgd_momentum", "rmsprop", "adam")
 

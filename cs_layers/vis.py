@@ -59,8 +59,9 @@ def plot_training_history(solver):
     ax_loss.plot(solver.loss_history, "o", markersize=2, alpha=0.6)
     ax_loss.set_xlabel("iteration")
     ax_loss.set_ylabel("training loss")
-    ax_acc.plot(solver.train_acc_history, "-o", label="train")
-    ax_acc.plot(solver.val_acc_history, "-o", label="val")
+    style = "-o" if len(solver.train_acc_history) > 1 else "o"   # one point: a marker, not a line
+    ax_acc.plot(solver.train_acc_history, style, label="train")
+    ax_acc.plot(solver.val_acc_history, style, label="val")
     ax_acc.set_xlabel("epoch")
     ax_acc.set_ylabel("accuracy")
     ax_acc.legend(loc="lower right")

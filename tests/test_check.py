@@ -1,4 +1,5 @@
 """cs_layers.check: per-task table from the public tests, run in a subprocess."""
+import re
 import shutil
 import subprocess
 import sys
@@ -92,10 +93,13 @@ def test_selected_tasks_only_and_exit_zero_when_they_pass(tree, capsys):
 
 
 def test_unknown_task_and_bad_ids(tree):
-    result = check.run("task9_9", root=tree, quiet=True)
-    assert result.returncode == 2 and "unknown task id" in result.tasks["task9_9"].detail
-    with pytest.raises(ValueError, match="not a task id"):
-        check.run("conv", root=tree)
+    for bad in ("task9_9", "conv", "task2.3"):
+        with pytest.raises(ValueError, match=f"'{re.escape(bad)}' is not a task id of this assignment; "
+                                             "valid ids: task2_1, task2_2, task2_3"):
+            check.run(bad, root=tree)
+    proc = subprocess.run([sys.executable, "-m", "cs_layers.check", "task9_9"], cwd=tree,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "valid ids: task2_1" in proc.stderr, proc.stderr
 
 
 def test_import_error_in_the_module_is_reported_as_error(tree):
@@ -113,3 +117,33 @@ def test_command_line_exit_codes(tree):
     assert "task2_1  passed" in ok.stdout
     bad = subprocess.run(cmd + ["task2_2", "task2_1"], cwd=tree, capture_output=True, text=True)
     assert bad.returncode == 1 and "FAILED" in bad.stdout
+
+
+def test_a_stubbed_task_stops_at_its_first_not_implemented_error(tree):
+    (tree / "tests" / "public" / "test_more.py").write_text(textwrap.dedent('''
+        import time
+        import pytest
+        from cs_layers import mod
+
+        @pytest.mark.task2_3
+        @pytest.mark.parametrize("i", range(5))
+        def test_stub_again(i):
+            time.sleep(2)   # never reached: the task already hit its stub in test_mod.py
+            mod.stub(i)
+        '''))
+    result = check.run("task2_3", "task2_4", root=tree, quiet=True)
+    assert result.tasks["task2_3"].status == "not implemented yet"
+    assert (result.tasks["task2_3"].passed, result.tasks["task2_3"].total) == (0, 6)
+    assert result.tasks["task2_4"].status == "needs task2_3 first"
+    report, _ = check.run_pytest(["task2_3"], root=tree, stop_early=True)
+    outcomes = sorted(r["outcome"] for r in report["tests"])
+    assert outcomes == ["failed"] + ["not run"] * 5, outcomes
+    report, _ = check.run_pytest(["task2_4"], root=tree)   # without stop_early every test runs
+    assert [r["outcome"] for r in report["tests"]] == ["failed"]
+
+
+def test_a_long_failure_line_keeps_its_hint(tree):
+    (tree / "tests" / "public" / "test_mod.py").write_text(TESTS.replace(
+        'name="out"', 'name="a long description of the value " * 12'))
+    detail = check.run("task2_2", root=tree, quiet=True).tasks["task2_2"].detail
+    assert len(detail) > 400 and detail.endswith("Hint: add one, do not double."), detail

@@ -450,3 +450,13 @@ def test_get_datasets_script_honours_cifar10_url_and_data_home(tiny):
     bad = run(["bash", "datasets/get_datasets.sh", "--no-progress"],  # official md5: mismatch
               CIFAR10_URL=tiny["url"], CS_LAYERS_DATA=str(tiny["dest"] / "other"), PYTHON=sys.executable)
     assert bad.returncode == 1 and "Checksum mismatch" in bad.stderr and tiny["url"] in bad.stderr
+
+
+def test_missing_digits_suggests_a_fix_that_works_in_the_release(tmp_path):
+    # issue 14, item 7: the release is not a git repository; the message must not rely on git
+    from cs_layers.data import load_digits
+    with pytest.raises(FileNotFoundError) as err:
+        load_digits(path=tmp_path / "digits.npz")
+    message = str(err.value)
+    assert "assignment release" in message and "datasets/digits.npz" in message
+    assert "in a git checkout" in message   # git is only the alternative, named as such

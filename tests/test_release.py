@@ -140,7 +140,8 @@ def tiny(tmp_path):
     (src / "datasets").mkdir()
     (src / "datasets" / "README.md").write_text("data\n")
     (src / "docs").mkdir()
-    for f in ("pyproject.toml", "requirements.txt", "setup_gpu.sh", "docs/tasks.md", "docs/student_README.md"):
+    for f in ("pyproject.toml", "requirements.txt", "setup_gpu.sh", "docs/tasks.md", "docs/student_README.md",
+              "tests/conftest.py"):
         (src / f).write_text("x\n")
     shutil.copy(ROOT / "nbgrader_config.py", src / "nbgrader_config.py")
     (src / "assignments" / "convnets").mkdir(parents=True)
@@ -259,3 +260,21 @@ def test_cli_usage_and_unknown_command(capsys):
     assert grading_main(["publish"]) == 2
     err = capsys.readouterr().err
     assert "unknown command 'publish'" in err and "release" in err
+
+
+def test_check_on_the_fresh_release_runs_one_test_per_stubbed_task(built, tmp_path):
+    # issue 14, item 7: `python -m cs_layers.check` on the stubs stops each task at its first
+    # NotImplementedError, so a fresh release checks in seconds, not minutes.
+    from cs_layers.check import run
+    tree = tmp_path / "fresh"
+    shutil.copytree(built, tree)
+    result = run(root=tree, quiet=True)
+    assert not result.ok and all(s.status in ("not implemented yet", "no public tests") or
+                                 s.status.startswith("needs ") for s in result.tasks.values()), result.table()
+    report, _ = run_pytest(root=tree, stop_early=True)
+    ran = {}
+    for r in report["tests"]:
+        if r["outcome"] != "not run":
+            for task in r["tasks"]:
+                ran.setdefault(task, []).append(r["nodeid"])
+    assert all(len(ids) == 1 for ids in ran.values()), {t: ids for t, ids in ran.items() if len(ids) > 1}

@@ -388,3 +388,14 @@ def test_shellcheck_reports_nothing():
                     "(pip install -r requirements.txt)")
     proc = subprocess.run([shellcheck, "--severity=style", str(SCRIPT)], capture_output=True, text=True)
     assert proc.returncode == 0, f"shellcheck findings in setup_gpu.sh:\n{proc.stdout}{proc.stderr}"
+
+
+def test_help_build_table_aligns(machine):
+    # issue 14, item 7: the table of builds has its columns at the same offsets in every row
+    lines = machine("--help").stdout.splitlines()
+    start = lines.index("PyTorch build chosen from 'nvidia-smi':") + 1
+    rows = lines[start:start + 4]
+    assert [r.split()[0] for r in rows] == ["no", "driver", "driver", "otherwise"], rows
+    url_cols = {r.index("https://") if "https://" in r else r.index("update the driver") for r in rows}
+    build_cols = {r.index(b) for r, b in zip(rows, ("CPU build", "refused", "CUDA 12.6", "CUDA 13.0"))}
+    assert len(url_cols) == 1 and len(build_cols) == 1, "\n".join(rows)

@@ -3,6 +3,7 @@
 Most tests use small models defined here, so they test the Solver alone; the
 ConvNet tests at the end need cs_layers.cnn and its layers.
 """
+import sys
 import warnings
 
 import numpy as np
@@ -201,7 +202,8 @@ def test_check_accuracy_subsamples_and_batches():
     assert part * 10 == pytest.approx(round(part * 10))  # a fraction of 10 samples
 
 
-def test_verbose_shows_a_progress_bar_with_loss_and_accuracy(capsys):
+def test_verbose_shows_a_progress_bar_with_loss_and_accuracy(capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)   # a terminal: the text bar is on
     solver = Solver(SoftmaxModel(20, 4), small_data(), num_epochs=2, batch_size=25, print_every=1)
     solver.train()
     captured = capsys.readouterr()

@@ -136,3 +136,51 @@ def test_warns_on_out_of_order_and_unrun_cells_but_still_writes(tree, capsys):
     out = capsys.readouterr().out
     assert "PyTorch.ipynb: cells were run out of order" in out
     assert "1 of 3 code cells were never run" in out
+
+
+# ---------------------------------------------------------------- --partial (issue 14, item 5)
+
+def test_partial_packs_what_exists_and_lists_what_is_missing(tree, capsys):
+    (tree / "assignments/convnets/convnet_model.npz").unlink()
+    (tree / "assignments/convnets/PyTorch.ipynb").unlink()
+    assert _run(tree, "--partial") == 0
+    out = capsys.readouterr().out
+    with zipfile.ZipFile(tree / "submission.zip") as zf:
+        names = sorted(zf.namelist())
+    assert names == ["assignments/convnets/ConvolutionalNetworks.ipynb", "cs_layers/__init__.py",
+                     "cs_layers/layers.py"]
+    assert "PARTIAL submission: 2 graded file(s) missing and NOT included" in out
+    assert "assignments/convnets/convnet_model.npz: train the ConvNet" in out
+    assert "assignments/convnets/PyTorch.ipynb: restore it from the release" in out
+
+
+def test_without_partial_the_refusal_names_the_option(tree, capsys):
+    (tree / "assignments/convnets/convnet_model.npz").unlink()
+    _refused(tree, capsys, words="(or submit what you have with --partial)")
+
+
+@pytest.mark.parametrize("breakage, words", [
+    ("corrupt", "PyTorch.ipynb: not a valid notebook"),
+    ("edited", "read-only cell 'setup' was edited"),
+    ("deleted", "graded cell 'task2_2_test' of the release was deleted"),
+    ("syntax", "cs_layers/layers.py:1: syntax error"),
+    ("checkpoint", "convnet_model.npz: cannot be read"),
+])
+def test_partial_still_refuses_anything_broken(tree, capsys, breakage, words):
+    (tree / "assignments/convnets/PyTorch.ipynb").unlink()  # something is missing: a partial submission
+    nb = tree / "assignments/convnets/ConvolutionalNetworks.ipynb"
+    if breakage == "corrupt":
+        (tree / "assignments/convnets/PyTorch.ipynb").write_text("{not json")
+    elif breakage in ("edited", "deleted"):
+        book = nbformat.read(str(nb), as_version=4)
+        if breakage == "edited":
+            book.cells[1].source = "import numpy as np; np.allclose = lambda *a, **k: True"
+        else:
+            del book.cells[3]
+        nbformat.write(book, str(nb))
+    elif breakage == "syntax":
+        (tree / "cs_layers/layers.py").write_text("def f(:\n")
+    else:
+        (tree / "assignments/convnets/convnet_model.npz").write_bytes(b"PK\x03\x04 truncated")
+    _refused(tree, capsys, "--partial", words=words)
+    assert not (tree / "submission.zip").exists()

@@ -24,3 +24,18 @@ def torch_vjp():
         out.backward(torch.tensor(np.asarray(dout, dtype=np.float64)))
         return out.detach().numpy(), [t.grad.numpy() for t in tensors]
     return run
+
+
+@pytest.fixture(scope="session")
+def term_scale(torch_vjp):
+    """The conditioning of a multilinear layer (conv, affine): torch_vjp of |inputs| and |dout|.
+
+    Each output and gradient of such a layer is a sum of products; run on the
+    absolute values, the same layer gives, per element, the sum of the absolute
+    values of its terms. Rounding errors are relative to that sum, not to the
+    result (which can cancel to nearly zero), so it is the `scale` to pass to
+    check_close. Same call and return as torch_vjp.
+    """
+    def run(fn, arrays, dout=None):
+        return torch_vjp(fn, [np.abs(a) for a in arrays], None if dout is None else np.abs(dout))
+    return run

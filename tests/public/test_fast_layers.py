@@ -78,23 +78,25 @@ def test_conv_hand_computed_stride_pad_nonsquare():
 
 @pytest.mark.task2_5
 @given(case=conv_cases(), fortran=st.booleans())
-def test_conv_fast_equals_naive_and_caches_are_shared(case, fortran):
+def test_conv_fast_equals_naive_and_caches_are_shared(case, fortran, term_scale):
     x, w, b, conv_param = case
     if fortran:  # the fast layer must not assume C-contiguous inputs
         x, w = np.asfortranarray(x), np.asfortranarray(w)
     copies = [x.copy(), w.copy(), b.copy(), dict(conv_param)]
     out_fast, cache_fast = conv_forward_fast(x, w, b, conv_param)
     out_naive, cache_naive = conv_forward_naive(x, w, b, conv_param)
-    check_close(out_fast, out_naive, 1e-9, f"fast vs naive conv out ({conv_param})", CONV_FWD_HINT)
+    dout = np.random.default_rng(out_fast.size).standard_normal(out_fast.shape)
+    scale, scales = term_scale(_torch_conv(conv_param), [x, w, b], dout)  # rounding is relative to these
+    check_close(out_fast, out_naive, 1e-9, f"fast vs naive conv out ({conv_param})", CONV_FWD_HINT, scale=scale)
     assert len(cache_fast) == 4 and cache_fast[0] is x and cache_fast[1] is w and cache_fast[2] is b, (
         "conv_forward_fast's cache must be (x, w, b, conv_param), the same as conv_forward_naive's")
-    dout = np.random.default_rng(out_fast.size).standard_normal(out_fast.shape)
     expected = conv_backward_naive(dout, cache_naive)
     for cache, which in ((cache_fast, "fast cache"), (cache_naive, "naive cache")):
         grads = conv_backward_fast(dout, cache)
         assert isinstance(grads, tuple) and len(grads) == 3, "conv_backward_fast must return (dx, dw, db)"
-        for name, g, e in zip(("dx", "dw", "db"), grads, expected):
-            check_close(g, e, 1e-9, f"fast vs naive {name} from the {which} ({conv_param})", CONV_BWD_HINT)
+        for name, g, e, sc in zip(("dx", "dw", "db"), grads, expected, scales):
+            check_close(g, e, 1e-9, f"fast vs naive {name} from the {which} ({conv_param})", CONV_BWD_HINT,
+                        scale=sc)
     for a, c in zip((x, w, b), copies):
         assert np.array_equal(a, c), "an input array was modified in place; pad into a new array"
     assert conv_param == copies[3], "conv_param was modified"
@@ -102,7 +104,7 @@ def test_conv_fast_equals_naive_and_caches_are_shared(case, fortran):
 
 @pytest.mark.task2_5
 @pytest.mark.parametrize("images_per_chunk", [1, 2, 5])
-def test_conv_result_does_not_depend_on_chunking(images_per_chunk, monkeypatch):
+def test_conv_result_does_not_depend_on_chunking(images_per_chunk, monkeypatch, term_scale):
     # The reference builds im2col columns a few images at a time (CHUNK_BYTES);
     # 5 images in chunks of 1, 2 (the last one partial) or 5 must all agree.
     rng = np.random.default_rng(5)
@@ -112,25 +114,29 @@ def test_conv_result_does_not_depend_on_chunking(images_per_chunk, monkeypatch):
     monkeypatch.setattr(fast_layers, "CHUNK_BYTES", images_per_chunk * column_bytes)
     out, cache = conv_forward_fast(x, w, b, conv_param)
     out_naive, cache_naive = conv_forward_naive(x, w, b, conv_param)
-    check_close(out, out_naive, 1e-9, f"fast conv out, {images_per_chunk} image(s) per chunk", CONV_FWD_HINT)
     dout = rng.standard_normal(out.shape)
-    for name, g, e in zip(("dx", "dw", "db"), conv_backward_fast(dout, cache),
-                          conv_backward_naive(dout, cache_naive)):
+    scale, scales = term_scale(_torch_conv(conv_param), [x, w, b], dout)
+    check_close(out, out_naive, 1e-9, f"fast conv out, {images_per_chunk} image(s) per chunk", CONV_FWD_HINT,
+                scale=scale)
+    for name, g, e, sc in zip(("dx", "dw", "db"), conv_backward_fast(dout, cache),
+                              conv_backward_naive(dout, cache_naive), scales):
         check_close(g, e, 1e-9, f"fast conv {name}, {images_per_chunk} image(s) per chunk",
-                    "dw must add up (+=) the contributions of every chunk of images")
+                    "dw must add up (+=) the contributions of every chunk of images", scale=sc)
 
 
 @pytest.mark.task2_5
 @given(case=conv_cases())
-def test_conv_matches_torch(case, torch_vjp):
+def test_conv_matches_torch(case, torch_vjp, term_scale):
     x, w, b, conv_param = case
     out, cache = conv_forward_fast(x, w, b, conv_param)
     dout = np.random.default_rng(out.size).standard_normal(out.shape)
     grads = conv_backward_fast(dout, cache)
     expected_out, expected = torch_vjp(_torch_conv(conv_param), [x, w, b], dout)
-    check_close(out, expected_out, 1e-9, f"fast conv out vs torch conv2d ({conv_param})", CONV_FWD_HINT)
-    for name, g, e in zip(("dx", "dw", "db"), grads, expected):
-        check_close(g, e, 1e-9, f"fast conv {name} vs torch autograd ({conv_param})", CONV_BWD_HINT)
+    scale, scales = term_scale(_torch_conv(conv_param), [x, w, b], dout)
+    check_close(out, expected_out, 1e-9, f"fast conv out vs torch conv2d ({conv_param})", CONV_FWD_HINT,
+                scale=scale)
+    for name, g, e, sc in zip(("dx", "dw", "db"), grads, expected, scales):
+        check_close(g, e, 1e-9, f"fast conv {name} vs torch autograd ({conv_param})", CONV_BWD_HINT, scale=sc)
 
 
 @pytest.mark.task2_5
@@ -243,14 +249,15 @@ def test_pool_fast_equals_naive_and_torch(case, ties, fortran, torch_vjp):
     assert len(cache) == 2 and cache[0] is x, "max_pool_forward_fast's cache must be (x, pool_param)"
     dout = np.random.default_rng(out.size).standard_normal(out.shape)
     expected_out, (expected_dx,) = torch_vjp(_torch_pool(pool_param), [x], dout)
+    _, (dx_scale,) = torch_vjp(_torch_pool(pool_param), [x], np.abs(dout))  # sum of |dout| routed to each x
     check_close(out, out_naive, 0, f"fast vs naive pool out ({pool_param})", POOL_FWD_HINT)
     check_close(out, expected_out, 1e-9, f"fast pool out vs torch max_pool2d ({pool_param})", POOL_FWD_HINT)
     for c, which in ((cache, "fast cache"), (cache_naive, "naive cache")):
         dx = max_pool_backward_fast(dout, c)
         check_close(dx, expected_dx, 1e-9, f"fast pool dx vs torch autograd from the {which} "
-                    f"({pool_param}, ties={ties})", POOL_BWD_HINT)
+                    f"({pool_param}, ties={ties})", POOL_BWD_HINT, scale=dx_scale)
     check_close(max_pool_backward_naive(dout, cache), dx, 1e-12,
-                f"naive pool dx (fast cache) vs fast pool dx ({pool_param})", POOL_BWD_HINT)
+                f"naive pool dx (fast cache) vs fast pool dx ({pool_param})", POOL_BWD_HINT, scale=dx_scale)
     assert np.array_equal(x, x_copy) and pool_param == param_copy, "an input was modified in place"
 
 
