@@ -186,6 +186,7 @@ def build(outdir, source_root=REPO_ROOT, force=False, log=print):
     outdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.building-", dir=outdir.parent))
     try:
+        leakcheck.collect_secrets(source_root)   # marker typos fail here, before the slow steps
         n = _stub_package(source_root / "cs_layers", tmp / "cs_layers", log)
         log(f"cs_layers: {n} solution regions replaced by stubs")
         nb_dir = tmp / "assignments" / ASSIGNMENT
