@@ -1,17 +1,27 @@
-"""Throughput of the autograder on the module tests.
+"""Throughput of the autograder, and what hostile submissions cost the class.
 
-    python -m bench.grading [--n 100] [--jobs 2]
+    python -m bench.grading [--n 100] [--hostile 0.1] [--jobs 2] [--timeout 60] [--sandbox auto]
 
-Generates N submissions (alternately the reference and a partly wrong copy, made by
-grading.examples patches; no model file, no notebooks), grades them with
-`python -m grading autograde --jobs J` end to end (suite build, unpacking, sandboxed
-workers, results, grades.csv, feedback), and prints a table. Target: 100 submissions in
-<= 60 s with --jobs 2 on a 2-core machine.
+Generates N submissions made by grading.examples patches (no model file, no notebooks):
+the honest ones alternate between the reference and a partly wrong copy; a fraction
+--hostile are attacks on the cost per student (hang in every task, keep-alive, fork, memory
+and disk filling across processes, a daemon). It grades, side by side in one run:
+
+1. the honest submissions alone  -> honest time H
+2. the whole class               -> class time T, the slowest student, peak memory (all
+                                    processes of one run, cgroup) and peak disk (one
+                                    student's tmpfs) of a single student
+
+with `python -m grading autograde --jobs J --timeout-per-submission D` end to end, and checks:
+every honest student's grade is the same in both runs, and
+T <= H + D x hostile / J  (the deadline bounds what a hostile student costs).
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,47 +31,161 @@ from pathlib import Path
 from grading.examples import append_patch, copy_reference, wrap
 
 REPO = Path(__file__).resolve().parent.parent
-TARGET_N, TARGET_S = 100, 60.0
+
+_EVERYWHERE = ("conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
+               "max_pool_backward_naive", "affine_forward", "batchnorm_forward",
+               "spatial_groupnorm_forward")
+HOSTILE = {  # name -> (module, code): each costs as much as the grader lets it
+    "hang_everywhere": ("layers.py", "\n".join(wrap(f, """
+        import time
+        time.sleep(4.5)  # just under the per-case watchdog, in every case
+        return _orig(*args, **kwargs)
+    """) for f in _EVERYWHERE)),
+    "infinite_loop": ("layers.py", wrap("max_pool_backward_naive", """
+        while True:
+            pass
+    """)),
+    "keep_alive": ("layers.py", wrap("conv_backward_naive", """
+        import os, time
+        if os.fork() == 0:
+            while True:
+                for n in os.listdir("outputs/status"):
+                    try:
+                        os.utime("outputs/status/" + n)
+                    except OSError:
+                        pass
+                time.sleep(0.2)
+        while True:
+            time.sleep(1)
+    """)),
+    "memory_procs": ("layers.py", wrap("spatial_groupnorm_backward", """
+        import os, time
+        kids = []
+        for _ in range(4):
+            pid = os.fork()
+            if pid == 0:
+                block = bytearray(700 << 20)
+                block[::4096] = b"\\1" * len(range(0, len(block), 4096))
+                time.sleep(2)
+                os._exit(0)
+            kids.append(pid)
+        for p in kids:
+            os.waitpid(p, 0)
+        return _orig(*args, **kwargs)
+    """)),
+    "disk_procs": ("layers.py", wrap("conv_backward_naive", """
+        import os
+        kids = []
+        for k in range(4):
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    for i in range(6):
+                        with open("outputs/fill%d_%d.bin" % (k, i), "wb") as f:
+                            for _ in range(60):
+                                f.write(b"\\0" * (1 << 20))
+                except OSError:
+                    pass
+                os._exit(0)
+            kids.append(pid)
+        for p in kids:
+            os.waitpid(p, 0)
+        return _orig(*args, **kwargs)
+    """)),
+    "daemon": ("layers.py", wrap("conv_backward_naive", """
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                while True:
+                    time.sleep(1)
+            os._exit(0)
+        return _orig(*args, **kwargs)
+    """)),
+}
 
 
-def make_class(root: Path, n: int) -> None:
+def make_class(root: Path, n: int, hostile: float) -> tuple[list[str], list[str]]:
+    """(honest ids, hostile ids); hostile ones spread evenly through the class."""
+    n_bad = round(n * hostile)
+    bad_at = {round(i * n / n_bad) for i in range(n_bad)} if n_bad else set()
+    honest, bad = [], []
+    kinds = list(HOSTILE)
     for i in range(n):
-        sub = copy_reference(root / f"s{i:03d}")
+        if i in bad_at:
+            kind = kinds[len(bad) % len(kinds)]
+            sid = f"h{i:03d}_{kind}"
+            module, code = HOSTILE[kind]
+            append_patch(copy_reference(root / sid), module, code)
+            bad.append(sid)
+            continue
+        sid = f"s{i:03d}"
+        sub = copy_reference(root / sid)
         if i % 2:
             append_patch(sub, "layers.py", wrap("conv_backward_naive", """
                 dx, dw, db = _orig(*args, **kwargs)
                 return dx, dw, -db
             """))
+        honest.append(sid)
+    return honest, bad
+
+
+def grade(subs: Path, out: Path, args, seed: Path) -> tuple[float, dict]:
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "grading", "autograde", str(subs), "--out",
+                           str(out), "--jobs", str(args.jobs), "--quiet", "--seed-file", str(seed),
+                           "--timeout-per-submission", str(args.timeout),
+                           "--sandbox", args.sandbox], cwd=REPO, capture_output=True, text=True)
+    took = time.monotonic() - start
+    if proc.returncode != 0:
+        print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
+        raise SystemExit(proc.returncode)
+    records = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+    with open(out / "grades.csv", newline="") as f:
+        grades = {(r["student_id"], r["task"]): (r["score"], r["status"]) for r in csv.DictReader(f)}
+    return took, {"records": records, "grades": grades, "stdout": proc.stdout}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.grading", description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=TARGET_N, help="number of submissions")
+    parser.add_argument("--n", type=int, default=100, help="number of submissions")
+    parser.add_argument("--hostile", type=float, default=0.1, help="fraction of hostile ones")
     parser.add_argument("--jobs", type=int, default=2, help="students graded in parallel")
+    parser.add_argument("--timeout", type=float, default=60.0,
+                        help="--timeout-per-submission D (default 60 s)")
+    parser.add_argument("--sandbox", default="auto", help="--sandbox of the grader")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
-        subs, out = Path(tmp) / "subs", Path(tmp) / "out"
-        make_class(subs, args.n)
-        start = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "grading", "autograde", str(subs), "--out",
-                               str(out), "--jobs", str(args.jobs), "--quiet"], cwd=REPO,
-                              capture_output=True, text=True)
-        took = time.monotonic() - start
-        if proc.returncode != 0:
-            print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
-            return proc.returncode
-        with open(out / "grades.csv", newline="") as f:
-            rows = list(csv.DictReader(f))
-        layers = [line for line in proc.stdout.splitlines() if line.startswith(("  [", "WARNING"))]
-    graded = len({r["student_id"] for r in rows})
-    wrong = sum(r["status"] == "failed" for r in rows)
+        tmp = Path(tmp)
+        subs, honest_only = tmp / "class", tmp / "honest"
+        honest, bad = make_class(subs, args.n, args.hostile)
+        honest_only.mkdir()
+        for sid in honest:
+            shutil.copytree(subs / sid, honest_only / sid)  # the same files, graded alone
+        seed = tmp / "seed"
+        seed.write_bytes(b"bench-grading-seed-0123456789abcdef")
+        h_time, h = grade(honest_only, tmp / "out-honest", args, seed)
+        t_time, t = grade(subs, tmp / "out-class", args, seed)
+    layers = [line for line in t["stdout"].splitlines() if line.startswith(("  [", "WARNING"))]
+    changed = sorted({sid for (sid, task), v in h["grades"].items() if t["grades"].get((sid, task)) != v})
+    recs = t["records"]
+    slow_id = max(recs, key=lambda s: recs[s]["duration_s"])
+    mem_id = max(recs, key=lambda s: recs[s].get("usage", {}).get("peak_memory_mb", 0))
+    disk_id = max(recs, key=lambda s: recs[s].get("usage", {}).get("peak_disk_mb", 0))
+    bound = h_time + args.timeout * len(bad) / args.jobs
     print("\n".join(layers))
-    print(f"\n{'submissions':>11} {'jobs':>5} {'seconds':>8} {'subm/s':>7} {'target':>18}")
-    verdict = "met" if args.n >= TARGET_N and took <= TARGET_S * args.n / TARGET_N else "-"
-    print(f"{graded:>11} {args.jobs:>5} {took:>8.1f} {graded / took:>7.2f} "
-          f"{f'{TARGET_N} in <= {TARGET_S:g} s':>14} {verdict}")
-    print(f"({wrong} failed task rows, expected {args.n // 2}: the partly wrong copies)")
-    return 0 if graded == args.n else 1
+    print(f"\n{'run':<22} {'students':>8} {'seconds':>8} {'ratio':>6}")
+    print(f"{'honest only (H)':<22} {len(honest):>8} {h_time:>8.1f} {1.0:>6.2f}")
+    print(f"{'class, hostile mixed':<22} {len(recs):>8} {t_time:>8.1f} {t_time / h_time:>6.2f}")
+    print(f"{'bound H + D*hostile/J':<22} {len(bad):>8} {bound:>8.1f} {bound / h_time:>6.2f}"
+          f"   {'met' if t_time <= bound else 'MISSED'}")
+    print(f"\nslowest student: {slow_id} {recs[slow_id]['duration_s']:.1f} s "
+          f"(deadline D = {args.timeout:g} s, jobs J = {args.jobs})")
+    for what, sid in (("peak_memory_mb", mem_id), ("peak_disk_mb", disk_id)):
+        value = recs[sid].get("usage", {}).get(what)
+        print(f"{what}: {f'{value:g} MiB ({sid})' if value is not None else 'not measured here'}")
+    print(f"honest students whose grade changed beside hostile ones: {changed or 'none'}")
+    return 0 if not changed and len(recs) == args.n else 1
 
 
 if __name__ == "__main__":
