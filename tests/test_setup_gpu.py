@@ -500,9 +500,13 @@ def test_a_folder_that_is_not_a_venv_is_named_for_removal(machine, tmp_path):
     junk = tmp_path / "junk"
     (junk / "bin").mkdir(parents=True)
     (junk / "bin" / "python").symlink_to(tmp_path / "gone-python")   # its interpreter was removed
+    (junk / "notes.txt").write_text("the user's own file\n")
+    before = sorted((p.relative_to(junk), p.is_symlink() or p.read_bytes()) for p in junk.rglob("*") if not p.is_dir())
     proc = machine("--venv", str(junk))
     assert_exit(proc, 3)
     assert f"rm -rf '{junk}'" in proc.stderr
+    after = sorted((p.relative_to(junk), p.is_symlink() or p.read_bytes()) for p in junk.rglob("*") if not p.is_dir())
+    assert after == before, "a folder that is not a venv is only named, never changed"
 
 
 def test_get_datasets_works_with_cdpath_exported(tmp_path):
