@@ -1,4 +1,4 @@
-"""Command line: `python -m grading {release|autograde|gradescope} ...`.
+"""Command line: `python -m grading {release|autograde|collect-manual|gradescope} ...`.
 
 `release` is here; `autograde` and `gradescope` live in their own modules and
 are imported only when asked for, so the release build works without them.
@@ -9,13 +9,15 @@ import sys
 COMMANDS = {
     "release": ("grading.release", "build the student release into OUTDIR and leak-check it"),
     "autograde": ("grading.autograde", "grade a folder of submissions"),
+    "collect-manual": ("grading.collect_manual",
+                       "merge manual scores from OUT/gradebook.db into OUT/grades.csv"),
     "gradescope": ("grading.gradescope", "build the Gradescope autograder bundle"),
 }
 
 
 def usage():
     lines = ["usage: python -m grading COMMAND [ARGS]  (COMMAND --help for details)", "", "commands:"]
-    lines += [f"  {name:<11} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<15} {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 

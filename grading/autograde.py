@@ -9,9 +9,12 @@ the release. For each student, in parallel worker processes:
     -> OUT/results/<student_id>.json   written atomically as soon as the student is done
 
 then OUT/grades.csv (student_id, task, score, max_score, status), OUT/feedback/<id>.html
-and a grade table on stdout. The secret seed of the hidden inputs is kept in
-OUT/.secret_seed (mode 0600) so that `--resume` grades the remaining students on the same
-hidden inputs and never regrades a finished one.
+and a grade table on stdout. Every student has the same rows with the same max_score
+(task_layout), scores rounded to two decimals. The secret seed of the hidden inputs is kept
+in OUT/.secret_seed (mode 0600) so that `--resume` grades the remaining students on the same
+hidden inputs and never regrades a finished one; with nobody left to grade it leaves
+grades.csv as it was. Work folders (hidden inputs) live under grading.workspace's base and
+never outlive a run: removed at exit, and at the start of the next run after a SIGKILL.
 
 The grader never imports student code, and never crashes on a bad submission: any
 exception while grading one student becomes an "error" result with a message.
@@ -23,20 +26,23 @@ import concurrent.futures as cf
 import csv
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
 import traceback
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
-from grading import feedback
+from grading import feedback, workspace
 from grading.results import TaskResult
 from grading.unpack import MODEL_FILE, NOTEBOOKS, Intake, Rejected, unpack
 
@@ -48,9 +54,11 @@ DEFAULT_TIMEOUT_S = 1200.0  # one submission, all parts; a correct one takes abo
 OUT_OF_TIME = "not finished: the time budget of this submission ran out"
 DISK_PER_SUBMISSION_MB = 512  # the tmpfs holding one student's staging + work folders
 ABBREV = {"passed": "", "failed": "F", "error": "E", "timeout": "T", "memory": "M",
-          "missing": "-", "rejected": "R", "pending": "P"}
+          "missing": "-", "rejected": "R", "pending": "P", "graded": ""}
+TABLE_WIDTH = 120  # the printed grade table fits a terminal this wide
 
 _SUITE = None  # set in each pool worker (inherited on fork, or by the initializer)
+_LOG: list[str] | None = None  # grader tracebacks of the current pool job (printed by the parent)
 
 
 # ---------------------------------------------------------------- students and seed
@@ -130,10 +138,48 @@ def _task_key(task: str):
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", task)]
 
 
-def _all_failed(status: str, message: str, tasks=None) -> list[TaskResult]:
+def notebook_layout() -> list[tuple[str, float]]:
+    """(row, max_score) of every notebook row, from the source notebooks (no nbgrader run)."""
+    from grading import notebooks
+    return notebooks.task_layout()
+
+
+def task_layout() -> list[tuple[str, float]]:
+    """(row, max_score) of every row a student's results have, in order: the same for all.
+
+    A missing notebook, a rejected zip or a crashed grader still gives every row, at 0 of
+    its max_score, so every student is graded out of the same total.
+    """
     points = _hidden_tests().TASK_POINTS
-    tasks = list(tasks) if tasks is not None else module_tasks() + [MODEL_TASK]
-    return [TaskResult(t, 0.0, float(points[t]), status, message) for t in tasks]
+    return [(t, float(points[t])) for t in module_tasks() + [MODEL_TASK]] + notebook_layout()
+
+
+def conform(results: list[TaskResult], layout: list[tuple[str, float]], status: str = "error",
+            message: str = "the grader produced no result for this task; tell the instructor"
+            ) -> list[TaskResult]:
+    """Exactly the layout's rows, in order, with its max_scores; scores rounded to 2 decimals.
+
+    A row without a result gets 0 points and `status`/`message`; a row the layout does not
+    know (none, unless the grading code changed) is kept at the end.
+    """
+    by_task = {r.task: r for r in results}
+    out = []
+    for task, max_score in layout:
+        r = by_task.pop(task, None)
+        if r is None:
+            out.append(TaskResult(task, 0.0, max_score, status, message))
+        else:
+            score = round(min(max(r.score, 0.0), max_score), 2)
+            out.append(TaskResult(task, score, max_score, r.status, r.message, r.tolerance))
+    return out + list(by_task.values())
+
+
+def _all_failed(status: str, message: str, tasks=None) -> list[TaskResult]:
+    layout = task_layout()
+    if tasks is not None:
+        wanted = set(tasks)
+        layout = [(t, m) for t, m in layout if t in wanted]
+    return [TaskResult(t, 0.0, m, status, message) for t, m in layout]
 
 
 def notebook_results(staging: Path, student_id: str, *, workdir: Path,
@@ -157,11 +203,11 @@ def grade_submission(sub: Submission, suite, *, limits=None, out: Path | None = 
     """
     from grading import sandbox
     hidden_tests = _hidden_tests()
+    layout = task_layout()
     deadline = time.monotonic() + timeout
     sandbox.reset_usage()  # peaks of this student's runs, kept in the record (bench.grading)
-    with tempfile.TemporaryDirectory(prefix=f"grade-{sub.student_id}-") as tmp, \
-            sandbox.bounded_folder(Path(tmp), DISK_PER_SUBMISSION_MB):
-        tmp = Path(tmp)
+    with workspace.student_folder(sub.student_id) as tmp, \
+            sandbox.bounded_folder(tmp, DISK_PER_SUBMISSION_MB):
         try:
             intake = unpack(sub.path, tmp / "staging")
             os.chmod(tmp / "staging", 0o700)  # other students' uids may traverse tmp/
@@ -191,9 +237,9 @@ def grade_submission(sub: Submission, suite, *, limits=None, out: Path | None = 
             results += notebook_results(tmp / "staging", sub.student_id,
                                         workdir=tmp / "nbwork", out=out, deadline=deadline)
         except Exception as err:
-            results.append(TaskResult("nb:notebooks", 0.0, 0.0, "error",
-                                      _grader_error("notebook grading", err)))
-        return results, note
+            why = _grader_error("notebook grading", err)
+            results += [TaskResult(t, 0.0, m, "error", why) for t, m in notebook_layout()]
+        return conform(results, layout), note
 
 
 def _complete(results: list[TaskResult], tasks: list[str]) -> list[TaskResult]:
@@ -207,7 +253,11 @@ def _complete(results: list[TaskResult], tasks: list[str]) -> list[TaskResult]:
 
 
 def _grader_error(part: str, err: BaseException) -> str:
-    print(f"grader error in {part}:\n{traceback.format_exc()}", file=sys.stderr)
+    text = f"grader error in {part}:\n{traceback.format_exc()}"
+    if _LOG is None:
+        print(text, file=sys.stderr)
+    else:  # inside a pool job: the parent prints it above the progress bar
+        _LOG.append(text)
     return (f"the grader hit an internal error in {part} ({type(err).__name__}); this is not "
             "your fault: tell the instructor, your submission will be regraded")
 
@@ -232,6 +282,18 @@ def write_json_atomic(path: Path, obj) -> None:
         raise
 
 
+class _ListHandler(logging.Handler):
+    """Log records of WARNING and above, kept for the parent to print above the progress bar."""
+
+    def __init__(self, sink: list[str], student_id: str):
+        super().__init__(logging.WARNING)
+        self.sink, self.student_id = sink, student_id
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append(f"{record.levelname.lower()} while grading {self.student_id}: "
+                         f"{record.name}: {record.getMessage()}")
+
+
 def _init_pool(suite) -> None:
     global _SUITE
     if suite is not None:
@@ -241,17 +303,28 @@ def _init_pool(suite) -> None:
 def _grade_job(sub: Submission, results_dir: Path, sid_seed: str, run_id: str, limits,
                timeout: float = DEFAULT_TIMEOUT_S) -> dict:
     """Pool task: grade one student and write their record atomically; never raises."""
+    global _LOG
     start = time.monotonic()
+    _LOG = []
+    handler = _ListHandler(_LOG, sub.student_id)
+    logging.getLogger().addHandler(handler)  # library warnings go above the bar too
     try:
-        results, note = grade_submission(sub, _SUITE, limits=limits, out=results_dir.parent,
-                                         timeout=timeout)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            results, note = grade_submission(sub, _SUITE, limits=limits, out=results_dir.parent,
+                                             timeout=timeout)
+        _LOG += [f"warning while grading {sub.student_id}: {w.category.__name__}: {w.message}"
+                 for w in caught]
     except BaseException as err:  # noqa: BLE001 (SystemExit from a library included)
         results, note = _all_failed("error", _grader_error("grading", err)), ""
+    finally:
+        logging.getLogger().removeHandler(handler)
     from grading import sandbox
     record = make_record(sub.student_id, results, note, sid_seed, run_id, time.monotonic() - start,
                          sandbox.usage())
     write_json_atomic(results_dir / f"{sub.student_id}.json", record)
-    return record
+    log, _LOG = _LOG, None
+    return record | {"grader_log": log}  # not stored: printed by the parent
 
 
 def _remove_stale_tmp(results_dir: Path) -> None:
@@ -266,7 +339,7 @@ def read_record(path: Path, sid_seed: str) -> dict | None:
         if (rec.get("complete") is not True or rec.get("seed_id") != sid_seed
                 or rec.get("student_id") != path.stem):
             return None
-        rec["results"] = [TaskResult.from_dict(d) for d in rec["results"]]
+        rec["results"] = conform([TaskResult.from_dict(d) for d in rec["results"]], task_layout())
         return rec
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -276,6 +349,8 @@ def grade_all(subs: list[Submission], suite, *, results_dir: Path, sid_seed: str
               limits=None, progress: bool = True,
               timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, dict]:
     """Grade `subs` with `jobs` worker processes; a broken pool is retried once per student."""
+    if not subs:
+        return {}
     run_id = uuid.uuid4().hex
     records: dict[str, dict] = {}
     attempts: dict[str, int] = {}
@@ -301,6 +376,8 @@ def grade_all(subs: list[Submission], suite, *, results_dir: Path, sid_seed: str
                     sub = futures[fut]
                     try:
                         records[sub.student_id] = fut.result()
+                        for text in records[sub.student_id].pop("grader_log", []):
+                            tqdm.write(text, file=sys.stderr)  # above the bar, not through it
                     except Exception as err:  # BrokenProcessPool: a grading process died
                         attempts[sub.student_id] = attempts.get(sub.student_id, 0) + 1
                         if attempts[sub.student_id] < 2:
@@ -325,39 +402,95 @@ def grade_all(subs: list[Submission], suite, *, results_dir: Path, sid_seed: str
 
 # ---------------------------------------------------------------- exports and report
 
+def fmt(x: float) -> str:
+    """A score as printed everywhere: rounded to two decimals, no trailing zeros."""
+    return f"{round(x, 2):.2f}".rstrip("0").rstrip(".")
+
+
 def write_grades_csv(path: Path, records: dict[str, dict]) -> None:
+    """grades.csv, written atomically: one row per student and task, scores to 2 decimals."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".grades.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["student_id", "task", "score", "max_score", "status"])
-        for sid in sorted(records):
-            for r in records[sid]["results"]:
-                w.writerow([sid, r.task, f"{r.score:g}", f"{r.max_score:g}", r.status])
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["student_id", "task", "score", "max_score", "status"])
+            for sid in sorted(records):
+                for r in records[sid]["results"]:
+                    w.writerow([sid, r.task, fmt(r.score), fmt(r.max_score), r.status])
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
-def grade_table(records: dict[str, dict]) -> str:
-    """Student x task table: score, then a status letter when not passed."""
+def _column(task: str) -> str:
+    """The task a row belongs to: task2_3 for task2_3, nb:task2_3 and nb:task2_3:manual."""
+    return task.split(":")[1] if task.startswith("nb:") and ":" in task else task
+
+
+def _cell(rows: list[TaskResult]) -> str:
+    """One task's cell: its score over all its rows, and the status letter of a counted row."""
+    counted = [r for r in rows if r.max_score > 0] or rows
+    bad = [r.status for r in counted if r.status not in ("passed", "graded")]
+    return fmt(sum(r.score for r in rows)) + (ABBREV[bad[0]] if bad else "")
+
+
+def grade_table(records: dict[str, dict], width: int = TABLE_WIDTH) -> str:
+    """The class at a glance: student, total, then one column per task, grouped by part.
+
+    A task's column adds up its rows (hidden tests, notebook checks, manual answers). The
+    parts (task2_*, task3_*) share a block while they fit in `width` columns; otherwise each
+    part gets its own block, every block starting with the student and the total.
+    """
     tasks: list[str] = []
     for rec in records.values():
         for r in rec["results"]:
-            if r.task not in tasks:
-                tasks.append(r.task)
-    heads = [t.replace("task", "") for t in tasks]
-    width = max([len("student")] + [len(s) for s in records])
-    cols = [max(len(h), 6) for h in heads]
-    lines = [f"{'student':<{width}}  " + "  ".join(f"{h:>{c}}" for h, c in zip(heads, cols))
-             + "   total"]
-    for sid in sorted(records):
-        by = {r.task: r for r in records[sid]["results"]}
-        cells = []
-        for t, c in zip(tasks, cols):
-            r = by.get(t)
-            cells.append(f"{'':>{c}}" if r is None else f"{f'{r.score:g}{ABBREV[r.status]}':>{c}}")
-        tot = sum(r.score for r in by.values())
-        mx = sum(r.max_score for r in by.values())
-        lines.append(f"{sid:<{width}}  " + "  ".join(cells) + f"   {tot:g}/{mx:g}")
-    lines.append("legend: F failed, E error, T timeout, M memory, - missing, R rejected, P pending manual grading")
+            if _column(r.task) not in tasks:
+                tasks.append(_column(r.task))
+    groups: dict[str, list[str]] = {}
+    for t in sorted(tasks, key=_task_key):
+        groups.setdefault(t.split("_")[0] if "_" in t else t, []).append(t)
+    sid_w = min(20, max([len("student")] + [len(s) for s in records]))
+    rows = {}
+    for sid, rec in records.items():
+        by: dict[str, list[TaskResult]] = {}
+        for r in rec["results"]:
+            by.setdefault(_column(r.task), []).append(r)
+        total = f"{fmt(sum(r.score for r in rec['results']))}/{fmt(sum(r.max_score for r in rec['results']))}"
+        name = sid if len(sid) <= sid_w else sid[: sid_w - 1] + "~"
+        rows[sid] = (name, total, {t: _cell(rs) for t, rs in by.items()})
+    tot_w = max([len("total")] + [len(v[1]) for v in rows.values()])
+
+    def heads(group, members):
+        return [(t, t[len(group):] if t.startswith(group) else t) for t in members]
+
+    def block(parts):
+        cols = [(t, h) for g in parts for t, h in heads(g, groups[g])]
+        widths = [max([len(h)] + [len(v[2].get(t, "")) for v in rows.values()]) for t, h in cols]
+        label = ""
+        for g in parts:  # the part's name over its first column
+            label += f"{g}:".ljust(sum(w + 1 for (t, _), w in zip(cols, widths)
+                                       if t in groups[g]))
+        out = [f"{'':<{sid_w}}  {'':>{tot_w}}  {label.rstrip()}",
+               f"{'student':<{sid_w}}  {'total':>{tot_w}}  "
+               + " ".join(f"{h:>{w}}" for (_, h), w in zip(cols, widths))]
+        for sid in sorted(rows):
+            name, total, cells = rows[sid]
+            out.append(f"{name:<{sid_w}}  {total:>{tot_w}}  "
+                       + " ".join(f"{cells.get(t, ''):>{w}}" for (t, _), w in zip(cols, widths)))
+        return out
+
+    lines: list[str] = []
+    names = list(groups)
+    together = block(names) if names else []
+    if together and max(len(line) for line in together) <= width:
+        lines = together
+    else:
+        for g in names:
+            lines += block([g]) + [""]
+        lines = lines[:-1]
+    lines.append("legend: F failed, E error, T timeout, M memory, - missing, R rejected, "
+                 "P pending manual grading")
     return "\n".join(lines)
 
 
@@ -455,7 +588,19 @@ def main(argv=None) -> int:
         return 2
     print(layer_report(), flush=True)
     _remove_stale_tmp(results_dir)
+    signal.signal(signal.SIGTERM, _terminate)  # a polite kill still removes the work folders
+    with workspace.run_folder() as (_, stale):
+        for path in stale:
+            print(f"removed {path}: work folder of an earlier grading run that was killed",
+                  flush=True)
+        return _run(args, parser, out, results_dir)
 
+
+def _terminate(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def _run(args, parser, out: Path, results_dir: Path) -> int:
     subs, dups, warnings = discover(args.submissions)
     for w in warnings:
         print(f"WARNING: {w}", flush=True)
@@ -483,20 +628,36 @@ def main(argv=None) -> int:
         rec = make_record(sid, res, "", sid_seed, "dup", 0.0)
         write_json_atomic(results_dir / f"{sid}.json", rec)
         records[sid] = rec | {"results": res}
+    if not todo and not dups and (out / "grades.csv").exists():
+        print(grade_table(records))
+        print(f"nothing to grade: every student in {args.submissions} is graded; "
+              f"{out / 'grades.csv'} is left as it was")
+        return 0
     t0 = time.monotonic()
     records.update(grade_all(todo, suite, results_dir=results_dir, sid_seed=sid_seed,
                              jobs=args.jobs, progress=not args.quiet,
                              timeout=args.timeout_per_submission))
     elapsed = time.monotonic() - t0
 
-    write_grades_csv(out / "grades.csv", records)
-    for sid, rec in records.items():
-        feedback.write_feedback(out / "feedback" / f"{sid}.html", sid, rec["results"],
-                                note=rec.get("note", ""))
+    export(out, records)
     print(grade_table(records))
     print(f"graded {len(todo)} submission(s) in {elapsed:.1f} s with --jobs {args.jobs}; "
           f"wrote {out / 'grades.csv'}, {out / 'feedback'}/")
     return 0
+
+
+def export(out: Path, records: dict[str, dict]) -> list[str]:
+    """grades.csv and the feedback pages, with the manual scores graded so far in the gradebook.
+
+    Returns what the manual scores changed, one line per row (see grading.collect_manual).
+    """
+    from grading import collect_manual
+    changes = collect_manual.apply(out, records)
+    write_grades_csv(out / "grades.csv", records)
+    for sid, rec in records.items():
+        feedback.write_feedback(out / "feedback" / f"{sid}.html", sid, rec["results"],
+                                note=rec.get("note", ""))
+    return changes
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 The page is built only from the student's `TaskResult`s (never from the hidden suite),
 every string is HTML-escaped, and messages are defensively cut down: anything that looks
-like a dumped array (a bracketed run of numbers) is redacted and long messages are
-truncated, so a careless message in the grader cannot reveal hidden inputs or expected
-values.
+like a dumped array (a bracketed run of numbers) or a long decimal is redacted and long
+messages are truncated, so a careless message in the grader cannot reveal hidden inputs or
+expected values. Text from the student's own process is scrubbed before it ever becomes a
+message (grading/scrub.py); this is the second layer.
 """
 from __future__ import annotations
 
@@ -21,16 +22,20 @@ _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 # A square-bracketed run of 3+ numbers, as numpy or Python print arrays: "[0.1 0.2 0.3]",
 # "[[1, 2, 3]"; shape tuples such as "(2, 3, 4)" are kept.
 _ARRAY_DUMP = re.compile(r"\[\s*\[?\s*" + _NUM + r"(?:[\s,]+" + _NUM + r"){2,}[^\]]*\]*")
+# A number printed with 4+ decimals is never one the grader writes (errors read 3.2e-02,
+# accuracies 0.953): redact it, whatever put it there.
+_LONG_DECIMAL = re.compile(r"[-+]?\d*\.\d{4,}(?:[eE][-+]?\d+)?")
 _STATUS_COLOURS = {
     "passed": "#1b7a1b", "failed": "#b00020", "error": "#b00020", "timeout": "#a65c00",
     "memory": "#a65c00", "missing": "#555555", "rejected": "#b00020",
-    "pending": "#555555",
+    "pending": "#555555", "graded": "#1b7a1b",
 }
 
 
 def safe_message(message: str) -> str:
     """The message as shown to the student: array dumps redacted, length capped."""
     text = _ARRAY_DUMP.sub("[values hidden]", str(message))
+    text = _LONG_DECIMAL.sub("#", text)
     if len(text) > MAX_MESSAGE_CHARS:
         text = text[: MAX_MESSAGE_CHARS - 1] + "…"
     return text

@@ -1,14 +1,26 @@
 """The course gradebook: OUT/gradebook.db, nbgrader's own SQLite Gradebook.
 
 autograde records every student's notebook cell scores here (grading/notebooks.py calls
-`record`), so instructors grade the inline questions with nbgrader's own tools:
+`record`), so instructors grade the inline questions with nbgrader's formgrader (served by
+`jupyter server` or `jupyter lab` started in OUT, at /formgrader), then bring the manual
+scores into grades.csv with `python -m grading collect-manual OUT`.
 
-    cd OUT && nbgrader formgrader      # or: nbgrader export (CSV of nbgrader's totals)
+OUT is laid out as an nbgrader course folder (nbgrader 0.9.6):
+    nbgrader_config.py                      the course's config + this folder as the course
+                                            root; `nbgrader export` writes
+                                            nbgrader_grades.csv, never grades.csv
+    gradebook.db                            assignment, cells, students, scores
+    assignments/convnets/, release/convnets/  the release notebooks (no solutions): the
+                                            assignment formgrader lists
+    submitted/<student_id>/convnets/        the notebooks the student handed in
+    autograded/<student_id>/convnets/       the notebooks as nbgrader autograded them
+The submitted and autograded notebooks come from the student (the autograded ones were
+run by the student's own kernel): formgrader shows them, so treat them like any student
+file.
 
-OUT is laid out as an nbgrader course folder: gradebook.db, nbgrader_config.py (a copy of
-the course's), and autograded/<student_id>/convnets/<notebook>.ipynb. The autograded
-notebooks were produced by the student's own kernel: formgrader shows their outputs, so
-treat them like any student file.
+Advisory cells (grading.notebooks.advisory: checks of a task the hidden tests grade) carry
+0 points here, as in grades.csv: the gradebook's totals are exactly the sum of grades.csv's
+nb: rows.
 
 Cells of a notebook that did not run to the end (rejected, missing, timeout, memory,
 error) get 0 automatic points and are flagged "needs manual grade", so a crash never
@@ -17,6 +29,7 @@ hides as a plain zero. Writes are serialised with a lock file (parallel --jobs).
 from __future__ import annotations
 
 import fcntl
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -26,10 +39,49 @@ from grading import safeio
 ASSIGNMENT = "convnets"
 DB_NAME = "gradebook.db"
 MAX_NOTEBOOK_BYTES = 50 << 20  # an autograded notebook larger than this is not copied out
+EXPORT_CSV = "nbgrader_grades.csv"  # where `nbgrader export` writes in OUT (never grades.csv)
+TASK_OF = re.compile(r"^(task\d+_\d+)")
+CONFIG_TAIL = f"""
+
+# ---- added by `python -m grading autograde`: this folder is the course root ----
+import os as _os  # noqa: E402
+c.CourseDirectory.root = _os.path.dirname(_os.path.abspath(__file__))
+# `nbgrader export` must not overwrite the autograder's grades.csv
+c.CsvExportPlugin.to = "{EXPORT_CSV}"
+"""
 
 
 def db_url(out: Path) -> str:
     return f"sqlite:///{Path(out).resolve() / DB_NAME}"
+
+
+def _zero_advisory(gb, template) -> None:
+    """Advisory cells are worth 0 points in the course gradebook, as in grades.csv."""
+    from grading.notebooks import advisory
+
+    for nb, cells in template.cells.items():
+        for gid, spec in cells.items():
+            if advisory(spec):
+                cell = gb.find_grade_cell(gid, nb, ASSIGNMENT)
+                if cell.max_score != 0:
+                    cell.max_score = 0.0
+
+
+def _write_config(out: Path, template) -> None:
+    text = (template.root / "nbgrader_config.py").read_text(encoding="utf-8")
+    (out / "nbgrader_config.py").write_text(text + CONFIG_TAIL, encoding="utf-8")
+
+
+def _publish_release(out: Path, template) -> None:
+    """The release notebooks (no solutions) as the course's source and release folders."""
+    for step in ("assignments", "release"):
+        dest = out / step / ASSIGNMENT
+        if dest.is_dir():
+            continue
+        dest.mkdir(parents=True)
+        for nb in template.cells:
+            shutil.copyfile(template.root / "release" / ASSIGNMENT / f"{nb}.ipynb",
+                            dest / f"{nb}.ipynb")
 
 
 def _ensure_structure(gb, template) -> None:
@@ -73,13 +125,17 @@ def record(out: Path, template, student_id: str, outcomes) -> None:
     with open(out / ".gradebook.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not config.exists():
-            shutil.copy2(template.root / "nbgrader_config.py", config)
+            _write_config(out, template)
+        _publish_release(out, template)
         if not (out / DB_NAME).exists():  # start from the template: structure + alembic stamp
             shutil.copyfile(template.db, out / DB_NAME)
+        from grading.notebooks import advisory
+
         with Gradebook(db_url(out), course_id=template.course_id) as gb, \
                 warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own autoflush noise
             _ensure_structure(gb, template)
+            _zero_advisory(gb, template)
             gb.update_or_create_student(student_id)
             gb.update_or_create_submission(ASSIGNMENT, student_id)
             for o in outcomes:
@@ -88,7 +144,9 @@ def record(out: Path, template, student_id: str, outcomes) -> None:
                     if not spec.grade:
                         continue
                     g = gb.find_grade(gid, o.notebook, ASSIGNMENT, student_id)
-                    if ran and spec.manual:
+                    if advisory(spec):  # 0 points: the hidden tests grade this task
+                        g.auto_score, g.needs_manual_grade = 0.0, False
+                    elif ran and spec.manual:
                         g.auto_score, g.needs_manual_grade = None, True
                     elif ran:
                         g.auto_score, g.needs_manual_grade = float(o.scores.get(gid, 0.0)), False
@@ -97,13 +155,15 @@ def record(out: Path, template, student_id: str, outcomes) -> None:
                     # manual_score is left alone: a regrade keeps the instructor's hand grades
             gb.db.commit()
         for o in outcomes:
-            _copy_autograded(out, student_id, o)
+            _copy_notebook(o.autograded, out / "autograded" / student_id / ASSIGNMENT
+                           / f"{o.notebook}.ipynb")
+            _copy_notebook(o.submitted, out / "submitted" / student_id / ASSIGNMENT
+                           / f"{o.notebook}.ipynb")
 
 
-def _copy_autograded(out: Path, student_id: str, outcome) -> None:
-    dest = out / "autograded" / student_id / ASSIGNMENT / f"{outcome.notebook}.ipynb"
+def _copy_notebook(src: Path | None, dest: Path) -> None:
+    """Copy a notebook the student's side produced (a regular file, size-capped) or drop dest."""
     dest.unlink(missing_ok=True)
-    src = outcome.autograded
     if src is None:
         return
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -111,6 +171,46 @@ def _copy_autograded(out: Path, student_id: str, outcome) -> None:
         safeio.copy_bounded(src, dest, MAX_NOTEBOOK_BYTES)
     except safeio.Unsafe:
         dest.unlink(missing_ok=True)
+
+
+def course_id(out: Path) -> str:
+    """CourseDirectory.course_id of OUT/nbgrader_config.py."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    cfg = PyFileConfigLoader("nbgrader_config.py", path=str(out)).load_config()
+    return str(cfg.CourseDirectory.get("course_id", "default_course"))
+
+
+def manual_scores(out: Path) -> dict[str, dict[str, float | None]]:
+    """{student: {"nb:<task>:manual": score}} from OUT/gradebook.db's hand-graded answers.
+
+    The score of a row is the sum of its cells' manual scores, or None while any of its
+    cells is not graded yet.
+    """
+    from nbgrader.api import Gradebook
+
+    scores: dict[str, dict[str, float | None]] = {}
+    with Gradebook(db_url(out), course_id=course_id(out)) as gb:
+        assignment = gb.find_assignment(ASSIGNMENT)
+        rows = {}  # (notebook, cell) -> row, for cells graded by hand (grade + solution)
+        for nb in assignment.notebooks:
+            answers = {c.name for c in nb.solution_cells}
+            for c in nb.grade_cells:
+                m = TASK_OF.match(c.name)
+                if c.name in answers and m:
+                    rows[(nb.name, c.name)] = f"nb:{m.group(1)}:manual"
+        for sub in assignment.submissions:
+            got: dict[str, float | None] = {}
+            for nb in sub.notebooks:
+                for g in nb.grades:
+                    row = rows.get((nb.name, g.name))
+                    if row is None:
+                        continue
+                    before = got.get(row, 0.0)
+                    got[row] = None if before is None or g.manual_score is None \
+                        else before + float(g.manual_score)
+            scores[sub.student.id] = got
+    return scores
 
 
 def student_grades(out: Path, student_id: str, course_id: str) -> dict:

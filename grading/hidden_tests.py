@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import cs_layers
-from grading import safeio, worker
+from grading import safeio, scrub, worker
 from grading.results import TaskResult
 from grading.sandbox import Limits, run_sandboxed
 
@@ -461,10 +461,11 @@ def compare(received: np.ndarray, expected: np.ndarray, tol: float) -> tuple[boo
 def _check_case(case: Case, out_dir: Path, status: dict) -> tuple[str, str]:
     """(status, message) of one finished case, from the arrays alone."""
     kind = status["kind"]
+    said = scrub.worker_message(status["message"])  # the student's text: never trusted raw
     if kind == "missing":
-        return "missing", f"not implemented yet ({status['message']})"
+        return "missing", f"not implemented yet ({said})"
     if kind in ("error", "memory", "rejected"):
-        return kind, status["message"] or kind
+        return kind, said or kind
     if kind != "ok":
         return "error", f"the worker reported an unknown status {kind[:20]!r}"
     problems = []
@@ -639,7 +640,7 @@ def grade_module(student_dir: Path, suite: Suite, *, workdir: Path, limits: Limi
         else:  # died before starting any case (e.g. the interpreter failed to start)
             for c in pending:
                 verdicts[c.id] = ("error", f"the worker did not start ({run.status}); "
-                                  "tell the instructor: " + run.output_tail[-200:])
+                                  "tell the instructor: " + scrub.text(run.output_tail[-200:]))
         pending = [c for c in pending if c.id not in verdicts]
         _clear_status(status_dir)
         restarts += 1

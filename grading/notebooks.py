@@ -35,9 +35,15 @@ Result names (TaskResult.task):
                        the hidden tests grade count 0 points here (advisory only); the
                        PyTorch tasks (task3_*) have no other grader and keep their points
     nb:<task>:manual   the manually graded answers of <task> (task2_12, task3_5), status
-                       "pending" and 0 of 0 points until graded in nbgrader's formgrader
+                       "pending" and 0 of their points until graded in nbgrader's formgrader
+                       (`python -m grading collect-manual OUT` then brings the scores in)
 task2_9's notebook cell is not reported here (its grade comes from the checkpoint), but it
-is recorded in the gradebook like every other cell.
+is recorded in the gradebook like every other cell. Every student gets the same rows with
+the same max_score (task_layout), whatever was submitted.
+
+Advisory cells (`advisory`): the automatic checks of a task that hidden_tests.TASK_POINTS
+grades (the hidden tests or the checkpoint). They carry 0 points here AND in the course
+gradebook, so nbgrader's totals and grades.csv's notebook rows agree.
 """
 from __future__ import annotations
 
@@ -70,9 +76,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ("ConvolutionalNetworks", "PyTorch")  # assignments/convnets/<name>.ipynb
 MODEL_FILE = "convnet_model.npz"
 MODEL_GRADED = frozenset({"task2_9"})  # graded from the checkpoint by hidden_tests.grade_model
-# Tasks the hidden tests grade (tamper-proof): their notebook checks are reported with
-# 0 points, so a student's kernel can never add points for work the hidden tests refused.
-HIDDEN_GRADED = frozenset(hidden_tests.TASK_POINTS) - MODEL_GRADED
 TASK_OF = re.compile(r"^(task\d+_\d+)")
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -259,6 +262,7 @@ class Outcome:
     scores: dict = field(default_factory=dict)  # grade_id -> points (None: awaits manual grading)
     duration_s: float = 0.0
     autograded: Path | None = None  # the autograded .ipynb (in the work folder), when produced
+    submitted: Path | None = None  # the notebook as handed in (the staging copy), when present
 
 
 def check_notebook(raw: bytes, cells: dict) -> str | None:
@@ -369,7 +373,7 @@ def grade_notebook(staging: Path, sid: str, nb: str, template: Template, *, work
                                       "submission; add it and submit again")
     why = check_notebook(path.read_bytes(), cells)
     if why:
-        return Outcome(nb, "rejected", f"{nb}.ipynb rejected: {why}")
+        return Outcome(nb, "rejected", f"{nb}.ipynb rejected: {why}", submitted=path)
     course = Path(workdir).resolve() / nb
     _stage_course(course, template, staging, sid, nb)
     res = _run(course, sid, nb, limits, fast)
@@ -382,17 +386,38 @@ def grade_notebook(staging: Path, sid: str, nb: str, template: Template, *, work
         status = {"crash": "error"}.get(res.status, res.status)
         return Outcome(nb, status, f"{nb}.ipynb {what}; it is re-run from the top when "
                                    "graded, so run Kernel > Restart & Run All before submitting",
-                       duration_s=res.duration_s)
+                       duration_s=res.duration_s, submitted=path)
     scores, why = _read_scores(course, sid, nb, cells, template.course_id)
     if why:
         return Outcome(nb, "error", f"{nb}.ipynb could not be scored: {why}; tell the instructor",
-                       duration_s=res.duration_s)
+                       duration_s=res.duration_s, submitted=path)
     out = course / "autograded" / sid / ASSIGNMENT / f"{nb}.ipynb"
     inside = out.resolve().is_relative_to(course) and not out.is_symlink()  # no planted links
-    return Outcome(nb, "ok", "", scores, res.duration_s, out if inside and out.is_file() else None)
+    return Outcome(nb, "ok", "", scores, res.duration_s, out if inside and out.is_file() else None,
+                   submitted=path)
 
 
 # ---------------------------------------------------------------- results per task
+
+def advisory(spec: Cell) -> bool:
+    """An automatic check worth 0 points: its task is graded by hidden_tests (TASK_POINTS).
+
+    Follows the hidden tests: a task that gains hidden tests makes its notebook checks
+    advisory in grades.csv and in the gradebook alike, with no list of cells to keep.
+    """
+    m = TASK_OF.match(spec.grade_id)
+    return spec.grade and not spec.manual and m is not None \
+        and m.group(1) in hidden_tests.TASK_POINTS
+
+
+def task_layout() -> list[tuple[str, float]]:
+    """(row, max_score) of every notebook row, in order, from the source notebooks."""
+    rows = []
+    for nb in NOTEBOOKS:
+        cells = _read_cells(REPO_ROOT / "assignments" / ASSIGNMENT / f"{nb}.ipynb")
+        rows += [(r.task, r.max_score) for r in _task_results(Outcome(nb, "missing"), cells)]
+    return rows
+
 
 def _task_results(outcome: Outcome, cells: dict) -> list[TaskResult]:
     groups: dict[tuple[str, bool], list[Cell]] = {}
@@ -403,14 +428,14 @@ def _task_results(outcome: Outcome, cells: dict) -> list[TaskResult]:
     results = []
     for (task, manual), specs in groups.items():
         name = f"nb:{task}:manual" if manual else f"nb:{task}"
-        points = 0.0 if task in HIDDEN_GRADED else sum(s.points for s in specs)
+        points = 0.0 if all(advisory(s) for s in specs) else sum(s.points for s in specs)
         ids = ", ".join(s.grade_id for s in specs)
         if outcome.status != "ok":
             results.append(TaskResult(name, 0.0, points, outcome.status, outcome.message))
         elif manual:
-            results.append(TaskResult(name, 0.0, 0.0, "pending",
+            results.append(TaskResult(name, 0.0, points, "pending",
                                       f"awaiting manual grading ({ids}: {points:g} points, "
-                                      "graded by the instructor in nbgrader formgrader)"))
+                                      "graded by the instructor in nbgrader's formgrader)"))
         else:
             got = sum(outcome.scores.get(s.grade_id, 0.0) for s in specs)
             lost = [s.grade_id for s in specs
@@ -418,7 +443,7 @@ def _task_results(outcome: Outcome, cells: dict) -> list[TaskResult]:
             msg = (f"all notebook checks passed ({ids})" if not lost else
                    f"notebook checks failed: {', '.join(lost)}; open the autograded notebook "
                    "cell to see its error, fix, and run the notebook top to bottom")
-            note = (f"advisory, 0 points: the hidden tests grade {task}" if task in HIDDEN_GRADED
+            note = (f"advisory, 0 points: the hidden tests grade {task}" if points == 0
                     else "advisory: checks run in your own kernel")
             results.append(TaskResult(name, min(got, points), points,
                                       "failed" if lost else "passed", f"{msg} ({note})"))
@@ -446,7 +471,7 @@ def grade_notebooks(staging: Path, student_id: str, *, workdir: Path, limits: Li
     limits = limits or NOTEBOOK_LIMITS
     present = [nb for nb in NOTEBOOKS
                if (Path(staging) / "assignments" / ASSIGNMENT / f"{nb}.ipynb").is_file()]
-    if not present:  # nothing to run: the task list comes from the source notebooks, no nbgrader
+    if not present and course_out is None:  # nothing to run or record: no nbgrader needed
         return [r for nb in NOTEBOOKS for r in _task_results(
             Outcome(nb, "missing", f"assignments/{ASSIGNMENT}/{nb}.ipynb is not in the "
                                    "submission; add it and submit again"),

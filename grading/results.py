@@ -17,8 +17,10 @@ from dataclasses import asdict, dataclass, fields
 # memory   ran past the memory limit
 # missing  file absent or still the release stub (NotImplementedError)
 # rejected returned something that is not a numeric array (object, None, ...)
-# pending  awaits manual grading (inline questions), 0 of 0 points until graded in nbgrader
-STATUSES = ("passed", "failed", "error", "timeout", "memory", "missing", "rejected", "pending")
+# pending  awaits manual grading (inline questions), 0 of its points until graded in nbgrader
+# graded   graded by hand in nbgrader's formgrader (brought in by `grading collect-manual`)
+STATUSES = ("passed", "failed", "error", "timeout", "memory", "missing", "rejected", "pending",
+            "graded")
 
 
 @dataclass

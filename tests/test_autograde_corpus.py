@@ -64,10 +64,14 @@ def fake_core(monkeypatch):
                                  grade_module=_fake_grade_module, grade_model=_fake_grade_model)
     monkeypatch.setattr(autograde, "_hidden_tests", lambda: fake)
     # notebook grading (nbgrader, slow) has its own tests: here a notebook is only "missing"
+    monkeypatch.setattr(autograde, "notebook_layout", lambda: list(FAKE_NB_LAYOUT))
     monkeypatch.setattr(autograde, "notebook_results", lambda staging, sid, **kw: [
-        TaskResult(f"nb:{nb}", 0.0, 0.0, "missing", "not in the submission")
-        for nb in ("ConvolutionalNetworks", "PyTorch")])
+        TaskResult(t, 0.0, m, "missing", "not in the submission") for t, m in FAKE_NB_LAYOUT])
     return fake
+
+
+FAKE_NB_LAYOUT = [("nb:task2_1", 0.0), ("nb:task2_12:manual", 3.0), ("nb:task3_1", 2.0)]
+FAKE_TOTAL = 10.0 + 5.0 + 3.0 + 2.0  # every student is graded out of this
 
 
 def _student(root, sid, layers="x = 1\n", model=True):
@@ -116,18 +120,15 @@ def test_class_is_graded_with_every_outcome(tmp_path, fake_core, capsys):
                            "--quiet"]) == 0
 
     got = _statuses(out)
+    nb_missing = {t: "missing" for t, _ in FAKE_NB_LAYOUT}
     assert got == {
-        "alice": {"task2_1": "passed", "task2_9": "passed", "nb:ConvolutionalNetworks": "missing",
-                  "nb:PyTorch": "missing"},
-        "bob": {"task2_1": "failed", "task2_9": "missing", "nb:ConvolutionalNetworks": "missing",
-                "nb:PyTorch": "missing"},
-        "carol": {"task2_1": "error", "task2_9": "passed", "nb:ConvolutionalNetworks": "missing",
-                  "nb:PyTorch": "missing"},
-        "dave": {"task2_1": "error", "task2_9": "error"},
-        "erin": {"task2_1": "passed", "task2_9": "passed", "nb:ConvolutionalNetworks": "missing",
-                 "nb:PyTorch": "missing"},
-        "frank": {"task2_1": "rejected", "task2_9": "rejected"},
-        "gina": {"task2_1": "rejected", "task2_9": "rejected"},
+        "alice": {"task2_1": "passed", "task2_9": "passed", **nb_missing},
+        "bob": {"task2_1": "failed", "task2_9": "missing", **nb_missing},
+        "carol": {"task2_1": "error", "task2_9": "passed", **nb_missing},
+        "dave": {t: "error" for t in ["task2_1", "task2_9", *nb_missing]},
+        "erin": {"task2_1": "passed", "task2_9": "passed", **nb_missing},
+        "frank": {t: "rejected" for t in ["task2_1", "task2_9", *nb_missing]},
+        "gina": {t: "rejected" for t in ["task2_1", "task2_9", *nb_missing]},
     }
     rows = _rows(out)
     assert list(rows[0]) == ["student_id", "task", "score", "max_score", "status"]
@@ -389,6 +390,9 @@ def test_killed_run_resumes_without_regrading_or_losing_anyone(tmp_path):
     assert proc.poll() is None, "the run finished before it could be killed; add submissions"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    from grading import workspace
+    left = [p for p in workspace.base_dir().glob(f"run-{proc.pid}-*")]
+    assert left, "the killed run left no work folder: this test no longer tests the cleanup"
     before = {p.stem: (p.stat().st_mtime_ns, json.loads(p.read_text())["run_id"])
               for p in (out / "results").glob("*.json")}
     assert 2 <= len(before) < len(ids)
@@ -404,3 +408,8 @@ def test_killed_run_resumes_without_regrading_or_losing_anyone(tmp_path):
     with open(out / "grades.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert {r["student_id"] for r in rows} == set(ids)
+    assert not any(p.exists() for p in left), "the killed run's hidden inputs are still on disk"
+    grades = (out / "grades.csv").read_bytes()
+    res = _autograde(subs, out, "--resume")  # fully graded: nothing to do, nothing changed
+    assert res.returncode == 0 and "nothing to grade" in res.stdout, res.stdout + res.stderr
+    assert (out / "grades.csv").read_bytes() == grades

@@ -108,8 +108,9 @@ def test_results_per_task_partial_and_pending():
     # a task the hidden tests grade: reported, but worth nothing in the notebook
     assert (res["nb:task2_4"].score, res["nb:task2_4"].max_score) == (0.0, 0.0)
     assert res["nb:task2_4"].status == "failed" and "task2_4_backward" in res["nb:task2_4"].message
-    manual = res["nb:task2_12:manual"]
-    assert manual.score == manual.max_score == 0.0 and "awaiting manual grading" in manual.message
+    manual = res["nb:task2_12:manual"]  # 0 of its points until graded by hand
+    assert (manual.score, manual.max_score, manual.status) == (0.0, 2.0, "pending")
+    assert "awaiting manual grading" in manual.message
 
 
 def test_results_full_points_pass_and_failures_are_not_plain_zeros():
@@ -177,8 +178,13 @@ def test_deleted_grade_cell_and_corrupt_notebook_are_rejected(course, tmp_path):
     assert torch_ and all(r.status == "rejected" and "does not parse" in r.message for r in torch_)
     grades = gradebook.student_grades(course, "carol", notebooks.get_template(
         course / ".nbgrader_template").course_id)
+    # task2_3's check is advisory (the hidden tests grade task2_3): 0 of 0, nothing to flag
     assert grades[("ConvolutionalNetworks", "task2_3")][0] == 0.0
-    assert grades[("ConvolutionalNetworks", "task2_3")][3] is True  # flagged, not a plain zero
+    assert grades[("ConvolutionalNetworks", "task2_3")][2:] == (0.0, False)
+    # a cell with points in the gradebook is flagged: a rejected notebook is not a plain zero
+    assert grades[("ConvolutionalNetworks", "task2_12_q1")][0] == 0.0
+    assert grades[("ConvolutionalNetworks", "task2_12_q1")][3] is True
+    assert grades[("PyTorch", "task3_1_shape")][3] is True
 
 
 @pytest.mark.slow
