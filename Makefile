@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 OUT    ?= out
+# The release is built next to this checkout, never inside it (the build refuses that).
+RELEASE ?= $(abspath $(CURDIR)/..)/$(notdir $(CURDIR))-release
 
 .PHONY: venv test demo bench bench-all release autograde gradescope clean
 
@@ -32,7 +34,7 @@ bench-all: bench
 	$(BENCH) -m bench.grading --n 100 --jobs 2
 
 release: venv
-	$(PY) -m grading release $(OUT)/release --force
+	$(PY) -m grading release $(RELEASE) --force
 
 # Grade a folder of submissions: make autograde SUBMISSIONS=path/to/folder
 SUBMISSIONS ?= $(OUT)/examples
@@ -50,8 +52,8 @@ demo: venv
 	$(BENCH) -m bench.layers --quick
 	@echo; echo "== 3/5  Execute both notebooks with the reference solutions; HTML in $(OUT)/notebooks/"
 	$(PY) -m bench.notebooks --out $(OUT)/notebooks
-	@echo; echo "== 4/5  Build the student release in $(OUT)/release/ (stubs, release notebooks, leak check)"
-	$(PY) -m grading release $(OUT)/release --force
+	@echo; echo "== 4/5  Build the student release in $(RELEASE)/ (stubs, release notebooks, leak check)"
+	$(PY) -m grading release $(RELEASE) --force
 	@echo; echo "== 5/5  Autograde example submissions (hidden tests, sandboxed); feedback in $(OUT)/grades/"
 	rm -rf $(OUT)/examples $(OUT)/grades
 	$(PY) -m grading.examples $(OUT)/examples

@@ -43,6 +43,7 @@ DLVM_DIR="${SETUP_GPU_DLVM_DIR:-/opt/deeplearning}"
 METADATA_URL="${SETUP_GPU_METADATA_URL-http://metadata.google.internal/computeMetadata/v1}"
 JUPYTER_CFG_DIR="${JUPYTER_CONFIG_DIR:-${HOME:-/root}/.jupyter}"
 
+unset CDPATH  # an exported CDPATH makes `cd` print the folder (and pick another one)
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REQ_FILE="$SCRIPT_DIR/requirements.txt"
 
@@ -144,9 +145,12 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-if ! [[ $PORT =~ ^[0-9]+$ ]] || ((PORT < 1024 || PORT > 65535)); then
-  die "$EXIT_USAGE" "--port must be a number from 1024 to 65535, got '$PORT'." "Example: --port 8888"
+# Decimal, whatever the leading zeros (bash would read 0080 as octal), and at most 5 significant
+# digits, so a huge number is refused instead of wrapping around in 64-bit arithmetic.
+if ! [[ $PORT =~ ^0*([1-9][0-9]{0,4})$ ]] || ((10#${BASH_REMATCH[1]} < 1024 || 10#${BASH_REMATCH[1]} > 65535)); then
+  die "$EXIT_USAGE" "--port must be a decimal number from 1024 to 65535, got '$PORT'." "Example: --port 8888"
 fi
+PORT=$((10#${BASH_REMATCH[1]}))
 if [[ -n $TORCH_INDEX_OVERRIDE && $TORCH_INDEX_OVERRIDE != https://* ]]; then
   die "$EXIT_USAGE" "--torch-index must be an https:// URL, got '$TORCH_INDEX_OVERRIDE'." \
     "Example: --torch-index $LEGACY_CUDA_INDEX"
@@ -279,10 +283,10 @@ if [[ $SMI == ok ]]; then
   GPU_NAME="$(echo "$GPU_NAME" | sed 's/^ *//; s/ *$//')"
   DRIVER="$(echo "$DRIVER" | tr -d ' ')"
   COMPUTE="$(echo "${COMPUTE:-}" | tr -d ' ')"
-  [[ $COMPUTE =~ ^[0-9]+\.[0-9]+$ ]] || COMPUTE="unknown"
-  if ! [[ ${DRIVER%%.*} =~ ^[0-9]+$ ]]; then
+  [[ $COMPUTE =~ ^[0-9]{1,2}\.[0-9]$ ]] || COMPUTE="unknown"  # e.g. 8.9; [N/A] or junk -> unknown
+  if ! [[ $DRIVER =~ ^[0-9]{2,4}(\.[0-9]+)*$ ]]; then
     SMI=error
-    SMI_OUT="could not read a driver version from nvidia-smi: $SMI_OUT"
+    SMI_OUT="could not read a driver version (like 580.65.06) from nvidia-smi, it printed: $SMI_OUT"
   else
     say "GPU:      $GPU_NAME ($GPU_COUNT GPU(s); the first is used)"
     say "Driver:   $DRIVER"
@@ -328,9 +332,9 @@ if [[ $CPU_ONLY == 1 ]]; then
   [[ $SMI == ok || ($DEVICE == no && $SMI == absent) ]] || warn "the GPU driver is not usable; --cpu given, so installing the CPU build anyway."
   BUILD="CPU (--cpu)" INDEX="$CPU_INDEX" SPEC="$PINNED_SPEC"
 elif [[ $SMI == ok ]]; then
-  drv_major="${DRIVER%%.*}"
+  drv_major=$((10#${DRIVER%%.*}))  # decimal: a leading zero must not mean octal
   cc=0
-  [[ $COMPUTE != unknown ]] && cc=$((${COMPUTE%%.*} * 10 + ${COMPUTE#*.}))
+  [[ $COMPUTE != unknown ]] && cc=$((10#${COMPUTE%%.*} * 10 + 10#${COMPUTE#*.}))
   if ((drv_major < MIN_DRIVER)); then
     die "$EXIT_OLD_DRIVER" "NVIDIA driver $DRIVER is too old: PyTorch's CUDA builds need driver $MIN_DRIVER or newer ($CURRENT_MIN_DRIVER+ recommended)." \
       "Update the driver, or use a deep-learning image that ships a current one:" "${install_hint[@]}" \
@@ -369,11 +373,19 @@ heading "Install"
   die "$EXIT_ENV" "requirements.txt was not found next to setup_gpu.sh (looked in $SCRIPT_DIR)." \
     "Run the script from a full checkout of the course repository: bash path/to/repo/setup_gpu.sh"
 VPY="$VENV/bin/python"
-if [[ -x $VPY ]]; then
-  say "Reusing $VENV"
-elif [[ -e $VENV ]]; then
-  die "$EXIT_ENV" "$VENV exists but is not a virtual environment (no bin/python)." \
-    "Remove it (rm -rf '$VENV') or choose another with --venv DIR, then run this again."
+if [[ -x $VPY && -f $VENV/pyvenv.cfg ]]; then
+  if [[ $DRY_RUN == 1 ]] || "$VPY" -c 'import pip' >/dev/null 2>&1; then
+    say "Reusing $VENV"
+  else  # left half-built by an interrupt or a full disk: let venv finish it (ensurepip)
+    say "$VENV has no pip (a run was interrupted or the disk filled up): repairing it."
+    run "$PYTHON" -m venv "$VENV"
+    "$VPY" -c 'import pip' >/dev/null 2>&1 ||
+      die "$EXIT_ENV" "$VENV is half-built and could not be repaired (still no pip)." \
+        "Free some disk space (df -h), remove it with:  rm -rf '$VENV'  and run this again."
+  fi
+elif [[ -e $VENV || -L $VENV ]]; then
+  die "$EXIT_ENV" "$VENV exists but is not a working virtual environment (no pyvenv.cfg or bin/python)." \
+    "Remove it with:  rm -rf '$VENV'  (or choose another with --venv DIR), then run this again."
 else
   run "$PYTHON" -m venv "$VENV"
 fi
@@ -460,9 +472,17 @@ jupyter_cmd=("$VENV/bin/jupyter" lab --no-browser "--ServerApp.ip=$BIND_IP" "--S
   --ServerApp.port_retries=0 "--ServerApp.root_dir=$SCRIPT_DIR")
 [[ $(id -u) == 0 ]] && jupyter_cmd+=(--allow-root)
 if [[ $LAUNCH == 1 ]]; then
+  # The token reaches Jupyter through its environment (JUPYTER_TOKEN), never the command line:
+  # any local user can read a process's arguments (ps, /proc/PID/cmdline); its environment is
+  # readable only by the same user and root.
   token="<generated token>"
-  [[ $DRY_RUN == 1 ]] || token="$("$VPY" -c 'import secrets; print(secrets.token_urlsafe(32))')"
-  jupyter_cmd+=("--IdentityProvider.token=$token")  # explicit: a config file cannot switch auth off
+  if [[ $DRY_RUN != 1 ]]; then
+    token="$("$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    [[ ${#token} -ge 32 ]] || die "$EXIT_ENV" "Could not generate a Jupyter token with $PYTHON." \
+      "Check that '$PYTHON -c \"import secrets\"' works, then run this again."
+  fi
+  export JUPYTER_TOKEN="$token"
+  [[ $DRY_RUN == 1 ]] && say "[dry-run] export JUPYTER_TOKEN=<generated token>   (environment, not the command line)"
   say "Starting Jupyter (Ctrl-C to stop). Open: http://localhost:$PORT/lab?token=$token"
   run "${jupyter_cmd[@]}"
 else

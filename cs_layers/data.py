@@ -15,10 +15,15 @@ directory named by the environment variable CS_LAYERS_DATA. CIFAR-10 goes to
 (or `python -m cs_layers.data download`). The environment variable CIFAR10_URL
 replaces the download URL, for a mirror; the md5 check keeps any mirror safe.
 
-Safety: the download is streamed to a `.part` file, checked against its md5,
-and renamed only once it checks out; the archive is extracted member by member
-after refusing links, devices, absolute paths and `..`; the batch files are
-read with an unpickler that accepts only numpy arrays and builtin containers.
+Safety: the download is streamed to a fresh temporary file made in the data
+home with O_EXCL (never a pre-planted name or link), capped at the archive's
+known size and an overall deadline, checked against its md5, and renamed only
+once it checks out; the archive is extracted member by member after refusing
+links, devices, absolute paths and `..`; the batch files (size-capped regular
+files) are read with an unpickler that builds only numpy arrays whose data is
+really in the file (uint8 images, integer labels), never anything allocated
+from a size field. `.verified` records the size and modification time of every
+file checked; any change sends the folder back to a full md5 check.
 """
 import argparse
 import builtins
@@ -26,12 +31,16 @@ import errno
 import hashlib
 import http.client
 import inspect
+import io
+import json
 import os
 import pickle
 import shutil
+import stat
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -55,6 +64,9 @@ CIFAR10_FILE_MD5 = {
     "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
 }
 VERIFIED_MARKER = ".verified"  # written into cifar-10-batches-py/ after a verified extraction
+DOWNLOAD_DEADLINE = 2 * 3600   # seconds for the whole download, however slowly the server sends
+MAX_BATCH_BYTES = 40 << 20     # a real batch file is 31 MB; batches.meta is 158 bytes
+MAX_IMAGES_PER_BATCH = 10000
 
 REPO_DATASETS = Path(__file__).resolve().parent.parent / "datasets"  # embedded files live here
 GET_CMD = "bash datasets/get_datasets.sh"
@@ -79,10 +91,22 @@ def data_home(root=None):
     return Path(os.environ.get("CS_LAYERS_DATA") or REPO_DATASETS)
 
 
+def _open_regular(path, what):
+    """Open `path` for reading, refusing FIFOs, devices and folders (which would hang or fail later)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise DataError(f"Could not open {path}: {e.strerror}. {what}") from e
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise DataError(f"{path} is not a regular file (a FIFO, device or folder). {what}")
+    return os.fdopen(fd, "rb")
+
+
 def md5sum(path, chunk_size=1 << 20):
     """Hex md5 of a file, read in chunks."""
     h = hashlib.md5()
-    with open(path, "rb") as f:
+    with _open_regular(path, f"Delete it and run `{GET_CMD}` again.") as f:
         for chunk in iter(lambda: f.read(chunk_size), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -102,32 +126,51 @@ def _disk_full(where):
         f"directory on a larger disk, then run `{GET_CMD}` again.")
 
 
-def _copy_stream(response, f, progress_bar, chunk_size=1 << 20):
-    """Copy response to the open file f in chunks; returns the md5 hex digest."""
+def _copy_stream(response, f, progress_bar, chunk_size=1 << 20, max_bytes=None, deadline=None):
+    """Copy response to the open file f in chunks; returns the md5 hex digest.
+
+    Stops with DataError past `max_bytes` or the monotonic `deadline`; reads whatever has
+    arrived (read1), so a server that trickles a byte at a time still meets the deadline."""
     h = hashlib.md5()
-    for chunk in iter(lambda: response.read(chunk_size), b""):
+    read = getattr(response, "read1", response.read)
+    total = 0
+    for chunk in iter(lambda: read(chunk_size), b""):
+        total += len(chunk)
+        if max_bytes is not None and total > max_bytes:
+            raise DataError(f"The server sent more than {max_bytes} bytes, more than the archive's size; "
+                            f"stopped so it cannot fill the disk. Set CIFAR10_URL to another mirror.")
+        if deadline is not None and time.monotonic() > deadline:
+            raise DataError("The download took longer than its deadline (the server is too slow or "
+                            "stalled); nothing was kept. Try again later or set CIFAR10_URL to a mirror.")
         f.write(chunk)
         h.update(chunk)
         progress_bar.update(len(chunk))
     return h.hexdigest()
 
 
-def _download(url, archive, md5, progress, timeout):
-    """Stream url to archive + '.part', check its md5, then rename it to archive."""
-    part = archive.with_name(archive.name + ".part")
+def _download(url, archive, md5, progress, timeout, max_bytes=CIFAR10_SIZE, deadline_s=DOWNLOAD_DEADLINE):
+    """Stream url to a fresh temporary file next to archive, check its md5, then rename it."""
+    deadline = time.monotonic() + deadline_s
+    fd, part = tempfile.mkstemp(dir=archive.parent, prefix=f".{archive.name}.", suffix=".part")
+    part = Path(part)
     try:
         try:
-            response = urllib.request.urlopen(url, timeout=timeout)
+            response = urllib.request.urlopen(url, timeout=min(timeout, deadline_s))
         except (urllib.error.URLError, OSError, ValueError) as e:
+            os.close(fd)
             reason = f"HTTP {e.code} {e.reason}" if isinstance(e, urllib.error.HTTPError) \
                 else getattr(e, "reason", e)
             raise DataError(f"Could not download {url}: {reason}. {_by_hand(archive)}") from e
-        with response, open(part, "wb") as f:
+        with response, os.fdopen(fd, "wb") as f:
             total = response.headers.get("Content-Length")
-            with tqdm(total=int(total) if total else None, unit="B", unit_scale=True,
+            total = int(total) if total and total.isdigit() else None
+            if total is not None and max_bytes is not None and total > max_bytes:
+                raise DataError(f"{url} announces {total} bytes, more than the {max_bytes} of the CIFAR-10 "
+                                f"archive; it is not the right file. Set CIFAR10_URL to another mirror.")
+            with tqdm(total=total, unit="B", unit_scale=True,
                       unit_divisor=1024, desc=archive.name, disable=not progress) as bar:
                 try:
-                    got = _copy_stream(response, f, bar)
+                    got = _copy_stream(response, f, bar, max_bytes=max_bytes, deadline=deadline)
                 except (OSError, http.client.HTTPException) as e:
                     if isinstance(e, OSError) and e.errno == errno.ENOSPC:
                         raise
@@ -140,7 +183,7 @@ def _download(url, archive, md5, progress, timeout):
                 f"`{GET_CMD}` again, or set CIFAR10_URL to another mirror. {_by_hand(archive)}")
         os.replace(part, archive)
     finally:
-        if part.exists():
+        if part.exists() and not part.is_symlink():
             part.unlink()
 
 
@@ -189,7 +232,7 @@ def _extract(archive, dest):
             raise DataError(
                 f"{archive} has no {CIFAR10_DIR}/{missing[0]} (missing: {missing}); it is not "
                 f"the CIFAR-10 python archive. Delete it and run `{GET_CMD}` again.")
-        (extracted / VERIFIED_MARKER).write_text(md5sum(archive) + "\n")
+        _write_marker(extracted, md5sum(archive))
         if target.exists():
             shutil.rmtree(target)  # an old, unverified copy
         os.replace(extracted, target)
@@ -198,19 +241,52 @@ def _extract(archive, dest):
     return target
 
 
+def _signature(target):
+    """{file: [size, mtime_ns]} of the batch files, as they are now (links refused)."""
+    sig = {}
+    for f in sorted(CIFAR10_FILE_MD5):
+        st = os.lstat(target / f)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{target / f} is not a regular file")
+        sig[f] = [st.st_size, st.st_mtime_ns]
+    return sig
+
+
+def _write_marker(target, archive_md5):
+    """Record what was verified: the archive's md5 and every file's size and mtime."""
+    tmp = target / (VERIFIED_MARKER + ".tmp")
+    tmp.write_text(json.dumps({"archive_md5": archive_md5, "files": _signature(target)}) + "\n")
+    os.replace(tmp, target / VERIFIED_MARKER)
+
+
 def is_verified(root=None, md5=None):
-    """True when <data home>/cifar-10-batches-py holds every batch file and was
-    either extracted by download_cifar10 from an archive whose md5 checked out
-    (`md5`, when given, must be that archive's md5), or, when md5 is None and
-    the directory was made some other way (e.g. `tar xzf` by hand), every file
-    matches its published md5 (reads the 180 MB once)."""
+    """True when <data home>/cifar-10-batches-py holds every batch file and either
+    - its `.verified` record matches every file's size and modification time now (written
+      by download_cifar10 from an archive whose md5 checked out; `md5`, when given, must be
+      that archive's md5), or
+    - when md5 is None, every file matches its published md5 (reads the 180 MB once; the
+      record is then rewritten, e.g. for a folder made by `tar xzf` by hand)."""
     target = data_home(root) / CIFAR10_DIR
-    if not all((target / f).is_file() for f in CIFAR10_FILE_MD5):
+    try:
+        sig = _signature(target)
+    except OSError:
         return False
-    marker = target / VERIFIED_MARKER
-    if marker.is_file():
-        return md5 is None or marker.read_text().strip() == md5
-    return md5 is None and all(md5sum(target / f) == h for f, h in CIFAR10_FILE_MD5.items())
+    try:
+        record = json.loads((target / VERIFIED_MARKER).read_text())
+        recorded_md5, recorded_sig = record["archive_md5"], record["files"]
+    except (OSError, ValueError, TypeError, KeyError):
+        recorded_md5, recorded_sig = None, None
+    if recorded_sig == sig and (md5 is None or recorded_md5 == md5):
+        return True
+    if md5 is not None:
+        return False
+    try:
+        if not all(md5sum(target / f) == h for f, h in CIFAR10_FILE_MD5.items()):
+            return False
+        _write_marker(target, recorded_md5)
+    except (OSError, DataError):
+        return False
+    return True
 
 
 def download_cifar10(dest=None, url=None, md5=CIFAR10_MD5, progress=True, timeout=60,
@@ -244,7 +320,7 @@ def download_cifar10(dest=None, url=None, md5=CIFAR10_MD5, progress=True, timeou
     try:
         dest.mkdir(parents=True, exist_ok=True)
         if archive.exists():
-            got = md5sum(archive)
+            got = md5sum(archive)   # a FIFO or device there is refused, not read forever
             if got != md5:
                 raise DataError(
                     f"{archive} is there but its md5 is {got}, expected {md5}: it is incomplete "
@@ -275,19 +351,65 @@ def download_cifar10(dest=None, url=None, md5=CIFAR10_MD5, progress=True, timeou
 # ---------------------------------------------------------------- loading
 
 _reconstruct = np.empty(0).__reduce__()[0]  # numpy's array-unpickling helper, public handle
+_DTYPES = {"u1": np.uint8, "i1": np.int8, "i2": np.int16, "i4": np.int32, "i8": np.int64}
+
+
+def _new_array(cls, shape, typecode):
+    """numpy's _reconstruct, for an empty ndarray only (the data comes with BUILD, checked there)."""
+    if cls is not np.ndarray or tuple(shape) != (0,):
+        raise pickle.UnpicklingError(f"array reconstruction of {cls!r} with shape {shape!r}")
+    return _reconstruct(np.ndarray, (0,), typecode)
+
+
+def _new_dtype(name, *args):
+    """np.dtype for the integer types a CIFAR-10 batch can hold, nothing else."""
+    if isinstance(name, bytes):
+        name = name.decode("latin1")
+    if name not in _DTYPES:
+        raise pickle.UnpicklingError(f"array dtype {name!r} (only uint8 images and integer labels)")
+    return np.dtype(_DTYPES[name])
+
+
 _ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,   # pickled by Python 2 / numpy 1
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,  # pickled by numpy 2
+    ("numpy.core.multiarray", "_reconstruct"): _new_array,   # pickled by Python 2 / numpy 1
+    ("numpy._core.multiarray", "_reconstruct"): _new_array,  # pickled by numpy 2
     ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
+    ("numpy", "dtype"): _new_dtype,
     **{(mod, name): getattr(builtins, name)
        for mod in ("builtins", "__builtin__")  # Python 3 and Python 2 names
-       for name in ("list", "dict", "tuple", "set", "frozenset", "bytearray")},
+       for name in ("list", "dict", "tuple")},
 }
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Builds only numpy arrays and builtin containers; refuses every other global."""
+def _check_array_state(state):
+    """Refuse an ndarray state unless its data is all there and the shape is a CIFAR-10 one."""
+    if not isinstance(state, tuple) or len(state) not in (4, 5):
+        raise pickle.UnpicklingError("malformed array state")
+    shape, dtype, raw = state[-4], state[-3], state[-1]
+    if not (isinstance(shape, tuple) and all(isinstance(n, int) and n >= 0 for n in shape)
+            and isinstance(dtype, np.dtype) and dtype.kind in "ui" and isinstance(raw, (bytes, str))):
+        raise pickle.UnpicklingError("malformed array state")
+    images = dtype == np.uint8 and len(shape) == 2 and shape[1] == 3072 and shape[0] <= MAX_IMAGES_PER_BATCH
+    labels = len(shape) == 1 and shape[0] <= MAX_IMAGES_PER_BATCH
+    if not (images or labels):
+        raise pickle.UnpicklingError(f"an array of shape {shape} {dtype}, which is not CIFAR-10 data")
+    if int(np.prod(shape)) * dtype.itemsize != len(raw):
+        raise pickle.UnpicklingError(f"an array of shape {shape} whose data is {len(raw)} bytes, not "
+                                     f"{int(np.prod(shape)) * dtype.itemsize}")
+
+
+class _RestrictedUnpickler(pickle._Unpickler):
+    """Builds only numpy arrays (checked: CIFAR-10 shapes, data really present) and builtin
+    containers; refuses every other global. The pure-Python unpickler, so BUILD can be checked."""
+
+    dispatch = pickle._Unpickler.dispatch.copy()
+
+    def load_build(self):
+        if isinstance(self.stack[-2], np.ndarray):
+            _check_array_state(self.stack[-1])
+        pickle._Unpickler.load_build(self)
+
+    dispatch[pickle.BUILD[0]] = load_build
 
     def find_class(self, module, name):
         try:
@@ -302,16 +424,19 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 def _unpickle(path):
     """Read one CIFAR-10 pickle (protocol 2, from Python 2) safely; keys become str."""
-    with open(path, "rb") as f:
-        unpickler = _RestrictedUnpickler(f, encoding="bytes")
-        unpickler.path = Path(path)
-        try:
-            obj = unpickler.load()
-        except UnsafePickleError:
-            raise
-        except Exception as e:
-            raise DataError(f"Could not read {path}: {e}. Delete {Path(path).parent} and run "
-                            f"`{GET_CMD}` again.") from e
+    again = f"Delete {Path(path).parent} and run `{GET_CMD}` again."
+    with _open_regular(path, again) as f:
+        raw = f.read(MAX_BATCH_BYTES + 1)
+    if len(raw) > MAX_BATCH_BYTES:
+        raise DataError(f"{path} is over {MAX_BATCH_BYTES >> 20} MB, larger than any CIFAR-10 batch. {again}")
+    unpickler = _RestrictedUnpickler(io.BytesIO(raw), encoding="bytes")
+    unpickler.path = Path(path)
+    try:
+        obj = unpickler.load()
+    except UnsafePickleError:
+        raise
+    except Exception as e:
+        raise DataError(f"Could not read {path}: {e}. {again}") from e
     if not isinstance(obj, dict):
         raise DataError(f"{path} holds a {type(obj).__name__}, not a dict; delete "
                         f"{Path(path).parent} and run `{GET_CMD}` again.")
@@ -325,8 +450,12 @@ def _load_batch(path):
         raise DataError(f"{path} has keys {sorted(batch)}, not 'data' and 'labels'; delete "
                         f"{path.parent} and run `{GET_CMD}` again.")
     data = np.asarray(batch["data"])
-    y = np.asarray(batch["labels"], dtype=np.int64)
-    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(y) != len(data) \
+    try:
+        y = np.asarray(batch["labels"], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"{path}: the labels are not integers; delete {path.parent} and run "
+                        f"`{GET_CMD}` again.") from None
+    if y.ndim != 1 or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or len(y) != len(data) \
             or (y.size and (y.min() < 0 or y.max() > 9)):
         raise DataError(f"{path}: data {data.dtype} {data.shape} with {len(y)} labels is not "
                         f"CIFAR-10; delete {path.parent} and run `{GET_CMD}` again.")
@@ -365,8 +494,11 @@ def load_cifar10(root=None, check_md5=False):
 def cifar10_class_names(root=None):
     """The 10 class names from batches.meta."""
     root = Path(root) if root is not None else data_home() / CIFAR10_DIR
-    names = _unpickle(root / "batches.meta")["label_names"]
-    return [n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names]
+    names = _unpickle(root / "batches.meta").get("label_names")
+    if not isinstance(names, list) or len(names) != 10 or not all(isinstance(n, (bytes, str)) for n in names):
+        raise DataError(f"{root / 'batches.meta'} has no list of 10 class names; delete {root} and run "
+                        f"`{GET_CMD}` again.")
+    return [n.decode("latin1") if isinstance(n, bytes) else n for n in names]
 
 
 def _finish(X_train, y_train, X_val, y_val, X_test, y_test, subtract_mean, dtype):

@@ -18,12 +18,21 @@ With --partial, missing graded files (say the checkpoint of an unfinished
 task2_9) are left out and listed instead of refusing; the grader scores what
 they carry as missing. Everything that is there is still checked as above, and
 anything broken still refuses.
+
+Only regular files inside the assignment folder are packed: a link (or a file
+reached through a linked folder), a FIFO or a device is refused, and every
+file is read once, without following links, and packed from those bytes.
+Each file must fit the grader's own size limit before compression. `-o` must
+name a `.zip` outside cs_layers/ and assignments/ (a folder gets
+submission.zip inside it).
 """
 import argparse
 import ast
 import hashlib
 import json
 import os
+import re
+import stat
 import sys
 import tempfile
 import zipfile
@@ -36,6 +45,15 @@ CHALLENGE = f"{NB_DIR}/challenge_model.pt"
 MANIFEST = f"{NB_DIR}/.release_manifest.json"
 MODEL_KEYS = ("W1", "b1", "W2", "b2", "W3", "b3")
 DEFAULT_MAX_MB = 20.0
+# The grader's per-file limits before compression (grading/unpack.py; a test keeps them equal).
+MAX_PY_BYTES = 1 << 20
+MAX_NOTEBOOK_BYTES = 50 << 20
+MAX_MODEL_BYTES = 50 << 20
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.py$")
+
+
+class Refused(ValueError):
+    """A file cannot be packed; the message says what to do."""
 
 
 def package_root():
@@ -44,13 +62,48 @@ def package_root():
 
 def graded_files(root):
     """Relative paths of every file the submission must hold."""
-    py = sorted(p.relative_to(root).as_posix() for p in (root / "cs_layers").glob("*.py"))
+    py = sorted(f"cs_layers/{p.name}" for p in (root / "cs_layers").glob("*.py") if _MODULE.match(p.name))
     return py + NOTEBOOKS + [MODEL, CHALLENGE]
 
 
-def check_python(root, rel):
+def _limit(rel):
+    return MAX_PY_BYTES if rel.endswith(".py") else MAX_NOTEBOOK_BYTES if rel.endswith(".ipynb") \
+        else MAX_MODEL_BYTES
+
+
+def read_packed(root, rel):
+    """The bytes of `root/rel`, refusing links (in the file or a folder on its way), special
+    files and files over the grader's limit; read through one descriptor opened without
+    following links, so what is checked is what is packed."""
+    path = root / rel
+    for parent in [*reversed(Path(rel).parents)][1:]:
+        if (root / parent).is_symlink():
+            raise Refused(f"{rel}: the folder {parent.as_posix()} is a link; only files inside the assignment "
+                          f"folder are packed. Replace the link with a real folder holding your files.")
+    if path.is_symlink():
+        raise Refused(f"{rel}: is a link (to {os.readlink(path)}); only files inside the assignment folder are "
+                      f"packed. Replace it with the file itself (cp --remove-destination TARGET {rel}).")
     try:
-        ast.parse((root / rel).read_text(encoding="utf-8"), filename=rel)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise Refused(f"{rel}: cannot be opened ({e.strerror}); restore it from the release.") from e
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise Refused(f"{rel}: is not a regular file; restore it from the release.")
+        limit = _limit(rel)
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise Refused(f"{rel}: over {limit >> 20} MiB, the grader's limit for this file; "
+                      f"{'remove the large data from it' if rel.endswith('.py') else 'clear large outputs'} "
+                      f"and save it again.")
+    return data
+
+
+def check_python(root, rel, data=None):
+    try:
+        data = (root / rel).read_bytes() if data is None else data
+        ast.parse(data.decode("utf-8"), filename=rel)
     except SyntaxError as e:
         return [f"{rel}:{e.lineno}: syntax error ({e.msg}); fix it, then run the self-check again."]
     except UnicodeDecodeError:
@@ -62,20 +115,25 @@ def _source(cell):
     return cell.source if isinstance(cell.source, str) else "".join(cell.source)
 
 
-def check_notebook(root, rel, expected):
+def check_notebook(root, rel, expected, data=None):
     """(problems, warnings) of one notebook; `expected` is its manifest entry (grade_id -> flags)."""
     import nbformat
     try:
-        nb = nbformat.read(str(root / rel), as_version=4)
+        text = (root / rel).read_bytes() if data is None else data
+        nb = nbformat.reads(text.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
     except Exception as e:  # nbformat raises several types for broken files
         return [f"{rel}: not a valid notebook ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
                 f"restore it from your last good copy (File > Revert / checkpoints) and save again."], []
     problems, warnings = [], []
     cells = {}
-    for cell in nb.cells:
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if gid is not None:
+    for i, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        gid = meta.get("grade_id") if isinstance(meta, dict) else None
+        if not isinstance(meta, dict) or not isinstance(gid, (str, type(None))):
+            problems.append(f"{rel}: cell {i + 1} has damaged nbgrader metadata; copy the cell back from a "
+                            f"fresh copy of the release notebook.")
+        elif gid is not None:
             cells[gid] = cell
     for gid, flags in sorted(expected.items()):
         kind = "graded" if flags.get("grade") else "read-only" if flags.get("locked") else "answer"
@@ -100,10 +158,12 @@ def check_notebook(root, rel, expected):
     return problems, warnings
 
 
-def check_model(root, rel):
+def check_model(root, rel, raw=None):
+    import io
+
     import numpy as np
     try:
-        with np.load(root / rel, allow_pickle=False) as data:
+        with np.load(io.BytesIO((root / rel).read_bytes() if raw is None else raw), allow_pickle=False) as data:
             missing = [k for k in MODEL_KEYS if k not in data.files]
             bad = [k for k in MODEL_KEYS if k in data.files and not np.all(np.isfinite(data[k]))]
     except Exception as e:  # a truncated or foreign file raises various errors
@@ -116,11 +176,13 @@ def check_model(root, rel):
     return []
 
 
-def check_challenge(root, rel):
+def check_challenge(root, rel, raw=None):
     """The challenge file must be what torch_nets.save_challenge writes (read as tensors only)."""
+    import io
     try:
         import torch
-        saved = torch.load(root / rel, map_location="cpu", weights_only=True)
+        saved = torch.load(io.BytesIO((root / rel).read_bytes() if raw is None else raw),
+                           map_location="cpu", weights_only=True)
         ok = isinstance(saved, dict) and saved.get("dataset") in ("digits", "cifar10") \
             and isinstance(saved.get("state_dict"), dict)
     except Exception as e:  # a truncated or foreign file raises various errors
@@ -138,52 +200,107 @@ def _missing_hint(f):
             }.get(f, "restore it from the release")
 
 
-def collect(root, partial=False):
+def _manifest_ok(manifest):
+    """True for {notebook: {grade_id: {flag: bool, ["sha256": hex]}}} with a cell for every notebook."""
+    if not isinstance(manifest, dict):
+        return False
+    for nb in NOTEBOOKS:
+        cells = manifest.get(Path(nb).name)
+        if not isinstance(cells, dict) or not cells:
+            return False
+        for gid, flags in cells.items():
+            if not isinstance(flags, dict) or not all(isinstance(flags.get(k, False), bool)
+                                                      for k in ("grade", "locked", "solution")):
+                return False
+            if "sha256" in flags and not (isinstance(flags["sha256"], str) and len(flags["sha256"]) == 64):
+                return False
+    return True
+
+
+def collect(root, partial=False, contents=None):
     """(files, problems, warnings, left_out) for the submission rooted at `root`.
 
     files: what to pack. With partial=True a missing graded file is not a
-    problem: it is dropped from `files` and listed in `left_out`.
+    problem: it is dropped from `files` and listed in `left_out`. `contents`,
+    when a dict, receives the bytes of every file that checked out (what
+    write_zip packs).
     """
     problems, warnings = [], []
+    contents = {} if contents is None else contents
+    if (root / "cs_layers").is_symlink():
+        problems.append("cs_layers/ is a link; only files inside the assignment folder are packed. Replace "
+                        "the link with the real folder.")
+        return [], problems, warnings, []
     files = graded_files(root)
     if not any(f.startswith("cs_layers/") for f in files):
         problems.append(f"no cs_layers/*.py under {root}; run this from the assignment folder.")
-    missing = [f for f in files if not (root / f).is_file()]
+    missing = [f for f in files if not os.path.lexists(root / f)]
     left_out = missing if partial else []
     if not partial:
         for f in missing:
             problems.append(f"{f}: missing; {_missing_hint(f)} (or submit what you have with --partial).")
     try:
-        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        manifest = json.loads(read_packed(root, MANIFEST).decode("utf-8"))
+    except (Refused, ValueError):
         manifest = None
         problems.append(f"{MANIFEST}: missing or unreadable; copy it back from the release (it lists the "
                         f"notebook cells the grader needs).")
+    if manifest is not None and not _manifest_ok(manifest):
+        manifest = None
+        problems.append(f"{MANIFEST}: damaged or empty (it must list the nbgrader cells of both notebooks); "
+                        f"copy it back from the release.")
     for f in files:
         if f in missing:
             continue
+        try:
+            data = read_packed(root, f)
+        except Refused as e:
+            problems.append(str(e))
+            continue
+        contents[f] = data
         if f.endswith(".py"):
-            problems += check_python(root, f)
+            problems += check_python(root, f, data)
         elif f.endswith(".ipynb"):
-            p, w = check_notebook(root, f, (manifest or {}).get(Path(f).name, {}))
+            p, w = check_notebook(root, f, (manifest or {}).get(Path(f).name, {}), data)
             problems += p
             warnings += w
         elif f == MODEL:
-            problems += check_model(root, f)
+            problems += check_model(root, f, data)
         elif f == CHALLENGE:
-            problems += check_challenge(root, f)
+            problems += check_challenge(root, f, data)
     return [f for f in files if f not in left_out], problems, warnings, left_out
 
 
-def write_zip(root, files, out, max_bytes):
-    """Write `files` into `out` atomically; returns its size or raises ValueError when too big."""
+def output_path(root, output):
+    """Where the zip goes: `output` (a folder gets submission.zip inside); refused when it is not a
+    .zip or would land on a graded file or inside cs_layers/ or assignments/."""
+    out = Path(output) if output else root / "submission.zip"
+    if out.is_dir() and not out.is_symlink():
+        out = out / "submission.zip"
+    out = Path(os.path.abspath(out))
+    if out.suffix.lower() != ".zip":
+        raise Refused(f"-o {output}: the submission must be a .zip file (e.g. -o submission.zip).")
+    real = out.parent.resolve() / out.name
+    for folder in ("cs_layers", NB_DIR):
+        inside = (root / folder).resolve()
+        if real.parent == inside or inside in real.parents:
+            raise Refused(f"-o {output}: would write inside {folder}/, next to your graded files; "
+                          f"write it elsewhere (default: {root / 'submission.zip'}).")
+    return out
+
+
+def write_zip(root, files, out, max_bytes, contents=None):
+    """Write `files` (their bytes from `contents`, else read safely) into `out` atomically;
+    returns its size or raises ValueError when too big."""
     out = Path(out)
+    contents = contents or {}
     fd, tmp = tempfile.mkstemp(prefix=".submission-", suffix=".zip.tmp", dir=out.parent)
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for f in files:
-                zf.write(root / f, arcname=f)
+                data = contents[f] if f in contents else read_packed(root, f)
+                zf.writestr(f, data)
         size = os.path.getsize(tmp)
         if size > max_bytes:
             raise ValueError(f"the zip would be {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit; "
@@ -205,13 +322,18 @@ def main(argv=None, root=None):
                              "instead of refusing; broken files still refuse")
     args = parser.parse_args(argv)
     root = Path(root) if root else package_root()
-    out = Path(args.output) if args.output else root / "submission.zip"
-    files, problems, warnings, left_out = collect(root, partial=args.partial)
+    try:
+        out = output_path(root, args.output)
+    except Refused as e:
+        print(f"submission NOT written: {e}", file=sys.stderr)
+        return 1
+    contents = {}
+    files, problems, warnings, left_out = collect(root, partial=args.partial, contents=contents)
     for w in warnings:
         print(f"WARNING: {w}")
     if not problems:
         try:
-            write_zip(root, files, out, int(args.max_mb * 1e6))
+            write_zip(root, files, out, int(args.max_mb * 1e6), contents)
         except (ValueError, OSError) as e:
             problems.append(str(e))
     if problems:
@@ -222,7 +344,7 @@ def main(argv=None, root=None):
         return 1
     print(f"wrote {out} ({os.path.getsize(out) / 1e3:.1f} kB):")
     for f in files:
-        print(f"  {f:<55} {os.path.getsize(root / f) / 1e3:>9.1f} kB")
+        print(f"  {f:<55} {len(contents[f]) / 1e3:>9.1f} kB")
     if left_out:
         print(f"PARTIAL submission: {len(left_out)} graded file(s) missing and NOT included "
               f"(the grader scores what they carry as missing):")

@@ -10,6 +10,7 @@
 #   PYTHON          interpreter to use (default: the repository's .venv, else python3)
 # Extra arguments go to `python -m cs_layers.data download` (see --help).
 set -euo pipefail
+unset CDPATH  # an exported CDPATH makes `cd` print the folder (and pick another one)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"

@@ -24,6 +24,13 @@ from dataclasses import dataclass
 BEGIN = "### BEGIN " + "SOLUTION"
 END = "### END " + "SOLUTION"
 
+# nbgrader's own rule for notebooks: any line that holds one of these is a marker.
+NB_BEGIN = ("BEGIN " + "SOLUTION", "BEGIN HIDDEN " + "TESTS")
+NB_END = ("END " + "SOLUTION", "END HIDDEN " + "TESTS")
+# What a marker with a typo looks like: `### BEGIN  SOLUTION`, `## END SOLUTON`, `# begin solution`, ...
+_LOOKALIKE = (re.compile(r"(?i)\b(begin|end)[ \t_-]*(sol|slo|sou|hidden[ \t_-]*test)"),
+              re.compile(r"^\s*#+\s*(BEGIN|END)\b"))
+
 TASK_LINE = re.compile(r"^(?P<indent>[ \t]*)# (?P<task>task\d+_\d+): (?P<name>[A-Za-z_][A-Za-z0-9_.]*)\s*$")
 STUB_LINE = re.compile(
     r'^(?P<indent>[ \t]*)raise NotImplementedError\("(?P<task>task\d+_\d+): implement (?P<name>[A-Za-z_][A-Za-z0-9_.]*) — see [^"]*"\)\s*$')
@@ -47,6 +54,24 @@ class MarkerError(ValueError):
     """A malformed solution region; the message starts with file:line."""
 
 
+def looks_like_marker(line):
+    """True for a line that is, or looks like, a solution or hidden-test marker."""
+    return any(p.search(line) for p in _LOOKALIKE)
+
+
+def notebook_marker(line, where):
+    """'begin', 'end' or None for one line of a notebook cell, by nbgrader's rule (the delimiter
+    anywhere in the line, any number of hashes); MarkerError for a lookalike nbgrader would miss."""
+    if any(d in line for d in NB_BEGIN):
+        return "begin"
+    if any(d in line for d in NB_END):
+        return "end"
+    if looks_like_marker(line):
+        raise MarkerError(f"{where}: {line.strip()!r} looks like a solution marker but nbgrader would not "
+                          f"recognise it, so the region would ship; write exactly {BEGIN!r} / {END!r}.")
+    return None
+
+
 @dataclass(frozen=True)
 class Region:
     task: str
@@ -68,7 +93,7 @@ def parse_regions(text, path="<text>"):
     regions, open_at = [], None
     for i, line in enumerate(lines):
         stripped = line.strip()
-        mentions = ("BEGIN " + "SOLUTION") in line or ("END " + "SOLUTION") in line
+        mentions = looks_like_marker(line)
         if stripped == BEGIN:
             if open_at is not None:
                 raise MarkerError(f"{_where(path, i)}: nested {BEGIN}; the region opened at line "
@@ -100,8 +125,9 @@ def parse_regions(text, path="<text>"):
             regions.append(Region(m.group("task"), m.group("name"), indent, open_at - 1, open_at, i, body))
             open_at = None
         elif mentions:
-            raise MarkerError(f"{_where(path, i)}: solution marker text in a line that is not exactly "
-                              f"{BEGIN!r} or {END!r}; markers must be alone on their line.")
+            raise MarkerError(f"{_where(path, i)}: {stripped[:80]!r} looks like a solution marker but is not "
+                              f"exactly {BEGIN!r} or {END!r} (markers must be alone on their line, spelled "
+                              f"exactly); fix it, or the region would ship unstripped.")
     if open_at is not None:
         raise MarkerError(f"{_where(path, open_at)}: {BEGIN} is never closed; add {END} after the solution.")
     return regions

@@ -10,6 +10,17 @@ Steps, all into a temporary folder next to OUTDIR that is renamed at the end
 3. the public tests, project files, embedded datasets, the task list, and
    docs/student_README.md as README.md;
 4. the leak check over every file (grading/leakcheck.py). Any leak fails the build.
+
+Only files on leakcheck's allow-list are copied (`cs_layers/<module>.py`, and
+known text/data types elsewhere); editor backups, swap files, compiled
+modules, hidden files and links are skipped and named in the log.
+
+OUTDIR safety: an OUTDIR that equals, contains or lies inside the source tree
+(after resolving links), the filesystem root, a top-level folder or the home
+folder (or one above it) and an existing top-level folder (/tmp, /usr, ...) are
+refused whatever the flags. The release carries a
+marker file (RELEASE_MARK); `--force` replaces only a folder that holds it, i.e.
+one an earlier build made, never anything else.
 """
 import hashlib
 import json
@@ -35,27 +46,30 @@ PLAIN_FILES = [
     ("tests/conftest.py", "tests/conftest.py"),   # the deterministic hypothesis profile of the public checks
 ]
 OPTIONAL_FILES = [(".gitignore", ".gitignore")]
-# Skipped wherever they appear in copied folders (and caught by the leak check if they slip through).
-SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".ipynb_checkpoints", ".pytest_cache",
-                              ".hypothesis", "cifar-10-batches-py", "*.tar.gz", "*.part", "*.tmp")
+# Folders never copied (the leak check also refuses them if they slip through).
+SKIP_DIRS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".hypothesis", "cifar-10-batches-py"}
+RELEASE_MARK = leakcheck.RELEASE_MARK   # written into every release; --force replaces only such a folder
 
 
 class ReleaseError(RuntimeError):
     """The release cannot be built; the message says what to fix."""
 
 
-def _stub_package(src, dst):
+def _stub_package(src, dst, log):
+    """Stub every module `cs_layers/<name>.py`; anything else there is skipped (and named)."""
     dst.mkdir(parents=True)
-    count = 0
+    count, skipped = 0, []
     for f in sorted(src.iterdir()):
-        if f.is_dir() or f.suffix in (".pyc", ".pyo"):
+        rel = f"cs_layers/{f.name}"
+        if f.is_symlink() or not f.is_file() or not leakcheck.is_release_module(rel):
+            if f.name != "__pycache__":
+                skipped.append(f.name)
             continue
-        if f.suffix == ".py":
-            text, regions = markers.strip_solutions(f.read_text(encoding="utf-8"), f"cs_layers/{f.name}")
-            (dst / f.name).write_text(text, encoding="utf-8")
-            count += len(regions)
-        else:
-            shutil.copy2(f, dst / f.name)
+        text, regions = markers.strip_solutions(f.read_text(encoding="utf-8"), rel)
+        (dst / f.name).write_text(text, encoding="utf-8")
+        count += len(regions)
+    if skipped:
+        log(f"cs_layers: not copied (only <module>.py files ship): {', '.join(skipped)}")
     return count
 
 
@@ -110,23 +124,61 @@ def cell_manifest(nb_path):
     return cells
 
 
-def _copy(src, dst):
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        shutil.copytree(src, dst, ignore=SKIP)
-    else:
+def _copy(src, dst, rel, log):
+    """Copy a file, or a folder's allow-listed files (no links, no hidden or skipped folders)."""
+    if src.is_symlink():
+        log(f"not copied (a link): {rel}")
+        return
+    if src.is_file():
+        dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst)
+        return
+    skipped = []
+    for f in sorted(src.rglob("*")):
+        sub = f.relative_to(src)
+        if set(sub.parts) & SKIP_DIRS:
+            continue
+        if f.is_symlink() or (f.is_file() and not leakcheck.allowed_in_release(f"{rel}/{sub.as_posix()}")) \
+                or any(p.startswith(".") for p in sub.parts):
+            skipped.append(sub.as_posix())
+        elif f.is_file():
+            (dst / sub).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, dst / sub)
+    if skipped:
+        log(f"{rel}: not copied (links, hidden files or file types a release does not ship): {', '.join(skipped)}")
+
+
+def _obvious_roots():
+    home = Path.home().resolve()
+    return {Path("/"), home, *home.parents}
+
+
+def check_outdir(outdir, source_root, force):
+    """Refuse an OUTDIR whose replacement could destroy anything but an earlier release."""
+    suggestion = source_root.parent / f"{source_root.name}-release"
+    if outdir in _obvious_roots() or (len(outdir.parts) <= 2 and outdir.exists()):
+        raise ReleaseError(f"refusing to build into {outdir}: it is the filesystem root, an existing "
+                           f"top-level folder or your home folder (or above it). Choose a new folder, e.g. {suggestion}.")
+    if outdir == source_root or source_root in outdir.parents or outdir in source_root.parents:
+        how = "is" if outdir == source_root else "lies inside" if source_root in outdir.parents else "contains"
+        raise ReleaseError(f"refusing to build into {outdir}: it {how} the source tree {source_root}, which "
+                           f"holds the solutions. Choose a folder outside it, e.g. {suggestion}.")
+    if outdir.exists() and not outdir.is_dir():
+        raise ReleaseError(f"{outdir} exists and is not a folder; choose another OUTDIR.")
+    if outdir.is_dir() and any(outdir.iterdir()):
+        if not (outdir / RELEASE_MARK).is_file() or (outdir / RELEASE_MARK).is_symlink():
+            raise ReleaseError(f"{outdir} is not empty and was not made by a release build (no {RELEASE_MARK}); "
+                               f"it is left alone{' even with --force' if force else ''}. Choose an empty or "
+                               f"new OUTDIR.")
+        if not force:
+            raise ReleaseError(f"{outdir} is not empty (an earlier release); pass --force to replace it, "
+                               f"or choose an empty OUTDIR.")
 
 
 def build(outdir, source_root=REPO_ROOT, force=False, log=print):
     """Build the release into `outdir`; returns the number of solution regions stubbed."""
-    source_root, outdir = Path(source_root).resolve(), Path(outdir).resolve()
-    if outdir.exists() and not outdir.is_dir():
-        raise ReleaseError(f"{outdir} exists and is not a folder; choose another OUTDIR.")
-    if outdir.is_dir() and any(outdir.iterdir()) and not force:
-        raise ReleaseError(f"{outdir} is not empty; choose an empty OUTDIR or pass --force to replace it.")
-    if source_root == outdir or source_root in outdir.parents:
-        log(f"note: building inside the source tree ({outdir}); it is git-ignored only if listed in .gitignore")
+    source_root, outdir = Path(source_root).resolve(), Path(os.path.abspath(outdir)).resolve()
+    check_outdir(outdir, source_root, force)
     missing = [s for s, _ in PLAIN_FILES if not (source_root / s).is_file()]
     missing += [d for d in ("cs_layers", "tests/public", "datasets") if not (source_root / d).is_dir()]
     if missing:
@@ -135,19 +187,23 @@ def build(outdir, source_root=REPO_ROOT, force=False, log=print):
     outdir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.building-", dir=outdir.parent))
     try:
-        n = _stub_package(source_root / "cs_layers", tmp / "cs_layers")
+        leakcheck.collect_secrets(source_root)   # marker typos fail here, before the slow steps
+        n = _stub_package(source_root / "cs_layers", tmp / "cs_layers", log)
         log(f"cs_layers: {n} solution regions replaced by stubs")
         nb_dir = tmp / "assignments" / ASSIGNMENT
         names = generate_notebooks(source_root, nb_dir)
         manifest = {name: cell_manifest(nb_dir / name) for name in names}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         log(f"notebooks: {', '.join(names)} generated by nbgrader")
-        _copy(source_root / "tests" / "public", tmp / "tests" / "public")
-        _copy(source_root / "datasets", tmp / "datasets")
+        _copy(source_root / "tests" / "public", tmp / "tests" / "public", "tests/public", log)
+        _copy(source_root / "datasets", tmp / "datasets", "datasets", log)
         for s, d in PLAIN_FILES + [f for f in OPTIONAL_FILES if (source_root / f[0]).is_file()]:
-            _copy(source_root / s, tmp / d)
+            _copy(source_root / s, tmp / d, d, log)
+        (tmp / RELEASE_MARK).write_text(json.dumps({"made_by": "python -m grading release"}) + "\n",
+                                        encoding="utf-8")
         n_secrets = leakcheck.check_release(tmp, source_root, label=f"for {outdir}")
         log(f"leak check: {n_secrets} solution lines searched for in every file; none found")
+        check_outdir(outdir, source_root, force)   # again, just before replacing anything
         if outdir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.old-", dir=outdir.parent))
             os.replace(outdir, old / "tree")
@@ -166,8 +222,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m grading release",
                                      description="Build the student release (stubs, release notebooks, "
                                                  "public tests) and leak-check it.")
-    parser.add_argument("outdir", help="folder to create; must be empty unless --force")
-    parser.add_argument("--force", action="store_true", help="replace a non-empty OUTDIR")
+    parser.add_argument("outdir", help="folder to create, outside the source tree; must be empty unless --force")
+    parser.add_argument("--force", action="store_true",
+                        help=f"replace OUTDIR if an earlier release build made it (it holds {RELEASE_MARK})")
     parser.add_argument("--source", default=str(REPO_ROOT), help="instructor tree (default: this repository)")
     args = parser.parse_args(argv)
     try:

@@ -231,7 +231,7 @@ def test_no_network_says_how_to_fetch_by_hand(tiny, url):
 
 
 def test_full_disk_gets_its_own_message(tiny, monkeypatch):
-    def full(response, f, bar, chunk_size=1 << 20):
+    def full(response, f, bar, chunk_size=1 << 20, **limits):
         f.write(response.read(100))
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(D, "_copy_stream", full)
@@ -390,7 +390,7 @@ def test_hand_extracted_directory_is_checked_against_the_published_md5s(tmp_path
 
 
 def test_download_that_breaks_off_is_reported_and_cleaned(tiny, monkeypatch):
-    def broken(response, f, bar, chunk_size=1 << 20):
+    def broken(response, f, bar, chunk_size=1 << 20, **limits):
         f.write(response.read(100))
         raise http.client.IncompleteRead(b"partial", 1000)
     monkeypatch.setattr(D, "_copy_stream", broken)
@@ -460,3 +460,141 @@ def test_missing_digits_suggests_a_fix_that_works_in_the_release(tmp_path):
     message = str(err.value)
     assert "assignment release" in message and "datasets/digits.npz" in message
     assert "in a git checkout" in message   # git is only the alternative, named as such
+
+
+# ---------------------------------------------------------------- hostile data homes and servers (issue 16)
+
+def _tree_hash(root):
+    h = hashlib.sha256()
+    for p in sorted(Path(root).rglob("*")):
+        st = p.lstat()
+        h.update(f"{p.relative_to(root)}\0{st.st_mode:o}\0".encode())
+        if p.is_symlink():
+            h.update(os.readlink(p).encode())
+        elif p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_a_planted_part_link_in_a_shared_data_home_is_never_followed(tiny, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / ".bashrc").write_text("echo precious\n")
+    before = _tree_hash(victim)
+    for name in (D.CIFAR10_ARCHIVE + ".part", "." + D.CIFAR10_ARCHIVE + ".part"):
+        (tiny["dest"] / name).symlink_to(victim / ".bashrc")
+    D.download_cifar10(tiny["dest"], url=tiny["url"], md5=tiny["md5"], progress=False)
+    assert D.is_verified(tiny["dest"], tiny["md5"])
+    assert _tree_hash(victim) == before
+    assert (tiny["dest"] / (D.CIFAR10_ARCHIVE + ".part")).is_symlink()   # left alone, not written through
+
+
+def _bomb_bytearray():
+    return (pickle.PROTO + b"\x02" + pickle.GLOBAL + b"__builtin__\nbytearray\n"
+            + pickle.BININT + struct.pack("<i", 2**31 - 1) + pickle.TUPLE1 + pickle.REDUCE + pickle.STOP)
+
+
+def _bomb_array_header():
+    """A (10**6, 3072) uint8 array header with no data behind it: 3 GB if numpy trusted it."""
+    return py2_dumps({b"data": _ShapeOnly((10**6, 3072)), b"labels": []})
+
+
+class _ShapeOnly:
+    def __init__(self, shape):
+        self.shape = shape
+
+    def __reduce__(self):
+        return (np.empty(0).__reduce__()[0], (np.ndarray, (0,), b"b"),
+                (1, self.shape, np.dtype(np.uint8), False, b""))
+
+
+@pytest.mark.parametrize("bomb", [_bomb_bytearray, _bomb_array_header], ids=["bytearray", "array-header"])
+def test_a_size_bomb_pickle_is_refused_before_allocating(tmp_path, bomb):
+    root = write_batches(tmp_path / "cifar-10-batches-py", make_batches())
+    payload = bomb()
+    assert len(payload) < 400
+    (root / "data_batch_1").write_bytes(payload)
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(D.DataError, match="data_batch_1"):
+        D.load_cifar10(root)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 200_000   # KiB: nothing huge was made
+
+
+def test_a_verified_marker_does_not_vouch_for_changed_or_planted_files(tiny, tmp_path):
+    D.download_cifar10(tiny["dest"], url=tiny["url"], md5=tiny["md5"], progress=False)
+    target = tiny["dest"] / D.CIFAR10_DIR
+    assert D.is_verified(tiny["dest"]) and D.is_verified(tiny["dest"], tiny["md5"])
+    (target / "data_batch_1").write_bytes(py2_dumps({b"data": np.zeros((1, 3072), np.uint8), b"labels": [0]}))
+    assert not D.is_verified(tiny["dest"]) and not D.is_verified(tiny["dest"], tiny["md5"])
+    fake = tmp_path / "fake"
+    write_batches(fake / D.CIFAR10_DIR, make_batches())
+    (fake / D.CIFAR10_DIR / D.VERIFIED_MARKER).write_text("anything\n")
+    assert not D.is_verified(fake)
+
+
+@pytest.fixture
+def hostile_server():
+    """An HTTP server whose body is endless (/endless) or one byte every 0.2 s (/trickle)."""
+    import time as _time
+
+    class Hostile(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            try:
+                while True:
+                    if self.path == "/endless":
+                        self.wfile.write(b"\0" * 65536)
+                    else:
+                        self.wfile.write(b"x")
+                        self.wfile.flush()
+                        _time.sleep(0.2)
+            except OSError:
+                pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_endless_download_is_cut_at_the_archive_size(tmp_path, hostile_server):
+    archive = tmp_path / D.CIFAR10_ARCHIVE
+    with pytest.raises(D.DataError, match="more than 1000000 bytes"):
+        D._download(f"{hostile_server}/endless", archive, "0" * 32, False, 10, max_bytes=1_000_000)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_trickling_download_meets_its_deadline(tmp_path, hostile_server):
+    import time as _time
+    start = _time.monotonic()
+    with pytest.raises(D.DataError, match="longer than its deadline"):
+        D._download(f"{hostile_server}/trickle", tmp_path / D.CIFAR10_ARCHIVE, "0" * 32, False, 10,
+                    deadline_s=1.5)
+    assert _time.monotonic() - start < 10
+    assert leftovers(tmp_path) == []
+
+
+def test_a_fifo_as_the_archive_is_refused_not_read_forever(tiny):
+    os.mkfifo(tiny["dest"] / D.CIFAR10_ARCHIVE)
+    with pytest.raises(D.DataError, match="not a regular file"):
+        D.download_cifar10(tiny["dest"], url=tiny["url"], md5=tiny["md5"], progress=False)
+
+
+@pytest.mark.parametrize("name, payload, words", [
+    ("data_batch_2", {b"data": np.zeros((2, 3072), np.uint8), b"labels": [b"cat", b"dog"]}, "labels are not integers"),
+    ("data_batch_2", {b"data": np.zeros((2, 3072), np.uint8), b"labels": [[0, 1], [1, 0]]}, "not CIFAR-10"),
+    ("batches.meta", {b"num_vis": 3072}, "no list of 10 class names"),
+    ("batches.meta", {b"label_names": [1, 2]}, "no list of 10 class names"),
+])
+def test_bad_labels_or_metadata_give_a_message_not_a_traceback(tmp_path, name, payload, words):
+    root = write_batches(tmp_path / "cifar-10-batches-py", make_batches())
+    (root / name).write_bytes(py2_dumps(payload))
+    with pytest.raises(D.DataError, match=words):
+        D.get_cifar10_data(num_training=10, num_validation=2, num_test=2, root=root)

@@ -10,10 +10,16 @@ Rule for public tests (checked by the round trip):
   no task marker, and must pass on the stubs;
 - nothing may fail while importing; with the solutions put back, all pass.
 """
+import bz2
+import hashlib
 import json
+import lzma
+import os
 import shutil
 import zipfile
 from pathlib import Path
+
+import numpy as np
 
 import nbformat
 import pytest
@@ -111,7 +117,76 @@ def _plant_pyc(tree, secret):
     return "cs_layers/__pycache__/layers.cpython-311.pyc: forbidden folder"
 
 
-@pytest.mark.parametrize("plant", [_plant_py, _plant_output, _plant_zip, _plant_pyc])
+def _commented_secret():
+    """A long solution line of the real source that carries an inline comment, without it."""
+    for src in sorted((ROOT / "cs_layers").glob("*.py")):
+        for r in markers.parse_regions(src.read_text(encoding="utf-8"), src.name):
+            for line in r.body:
+                code, sep, _ = line.partition("  # ")
+                if sep and len("".join(code.split())) >= 20 and "'" not in code and '"' not in code:
+                    return code.strip()
+    raise AssertionError("no solution line with an inline comment in cs_layers/")
+
+
+def _plant_retyped_without_comment(tree, secret):
+    path = tree / "tests" / "public" / "strategies.py"
+    path.write_text(path.read_text() + "\n" + _commented_secret() + "\n")
+    return "tests/public/strategies.py:"
+
+
+def _plant_short_line_in_markdown(tree, secret):
+    path = tree / "docs" / "tasks.md"
+    path.write_text(path.read_text() + "\nHint: the backward pass is `dx=dout*( x>0 )`, nothing more.\n")
+    return "docs/tasks.md:"
+
+
+def _plant_utf16(tree, secret):
+    (tree / "datasets" / "notes.txt").write_bytes(("notes\n" + secret.text + "\n").encode("utf-16"))
+    return "datasets/notes.txt (decoded as UTF-16/32"
+
+
+def _plant_xz(tree, secret):
+    (tree / "datasets" / "notes.json").write_bytes(lzma.compress(("x\n" + secret.text + "\n").encode()))
+    return "datasets/notes.json!unxz:2"
+
+
+def _plant_bz2(tree, secret):
+    (tree / "datasets" / "notes.md").write_bytes(bz2.compress(("x\n" + secret.text + "\n").encode()))
+    return "datasets/notes.md!bunzip2:2"
+
+
+def _plant_unicode_npy(tree, secret):
+    np.save(tree / "datasets" / "labels.npy", np.array(["cat", secret.text.strip()]))
+    return "datasets/labels.npy (array strings):2"
+
+
+def _plant_unicode_npz(tree, secret):
+    np.savez_compressed(tree / "datasets" / "more.npz", names=np.array([secret.text.strip()]))
+    return "datasets/more.npz!names.npy (array strings):1"
+
+
+def _plant_compiled_module(tree, secret):
+    (tree / "cs_layers" / "_speedups.cpython-311-x86_64-linux-gnu.so").write_bytes(b"\x7fELF\x02\x01\x01" + bytes(64))
+    return "cs_layers/_speedups.cpython-311-x86_64-linux-gnu.so: file type not on the release allow-list"
+
+
+def _plant_editor_backup(tree, secret):
+    (tree / "cs_layers" / ".layers.py.swp").write_bytes(b"b0VIM 9.0\x00" + bytes(32))
+    return "cs_layers/.layers.py.swp: file type not on the release allow-list"
+
+
+def _plant_unstripped_marker(tree, secret):
+    path = tree / "tests" / "public" / "strategies.py"
+    path.write_text(path.read_text() + "\n#  BEGIN SOLUTION\n")
+    return "solution marker text"
+
+
+PLANTS = [_plant_py, _plant_output, _plant_zip, _plant_pyc, _plant_retyped_without_comment,
+          _plant_short_line_in_markdown, _plant_utf16, _plant_xz, _plant_bz2, _plant_unicode_npy,
+          _plant_unicode_npz, _plant_compiled_module, _plant_editor_backup, _plant_unstripped_marker]
+
+
+@pytest.mark.parametrize("plant", PLANTS, ids=lambda f: f.__name__[7:])
 def test_a_planted_leak_is_caught_with_its_location(built, tmp_path, plant):
     tree = tmp_path / "copy"
     shutil.copytree(built, tree)
@@ -121,6 +196,16 @@ def test_a_planted_leak_is_caught_with_its_location(built, tmp_path, plant):
     with pytest.raises(leakcheck.LeakError) as e:
         leakcheck.check_release(tree, ROOT)
     assert where in str(e.value), str(e.value)
+
+
+def test_short_given_lines_and_prose_are_not_leaks(built, tmp_path):
+    """Token matching must not flag common given code or prose: the real release is clean (above),
+    and so is a file of short lines that every layer writes."""
+    tree = tmp_path / "copy"
+    shutil.copytree(built, tree)
+    (tree / "docs" / "extra.md").write_text("out = x.copy()\nreturn dx, dw, db\nN, C, H, W = x.shape\n"
+                                            "The ReLU passes x > 0 and blocks the rest.\n")
+    assert leakcheck.check_release(tree, ROOT) > 50
 
 
 # ---- build failures, on a tiny instructor tree (fast) ----
@@ -185,6 +270,115 @@ def test_a_leak_in_shipped_sources_fails_the_build(tiny, tmp_path, leaky, where,
     err = capsys.readouterr().err
     assert f"{where}: solution line from cs_layers/mod.py:4 (task2_1)" in err, err
     assert not (tmp_path / "out").exists()
+
+
+def _nb_cell(tiny, source, **flags):
+    cell = new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade_id": "task2_1_answer", "solution": True, "grade": False,
+                                 "locked": False, "schema_version": 3, **flags}
+    nbformat.write(new_notebook(cells=[cell]), str(tiny / "assignments/convnets/Tiny.ipynb"))
+
+
+@pytest.mark.parametrize("typo", ["BEGIN  SOLUTION", "BEGIN SOLUTON", "BEGIN SOLUTION ###", "Begin Solution"])
+def test_a_marker_typo_in_a_module_fails_the_build(tiny, tmp_path, typo, capsys):
+    """The same typo in both markers (copy and paste) must not leave the region in the release."""
+    end = typo.replace("BEGIN", "END").replace("Begin", "End")
+    (tiny / "cs_layers" / "mod.py").write_text(MOD.replace(BEGIN, "### " + typo).replace(END, "### " + end))
+    assert grading_main(["release", str(tmp_path / "out"), "--source", str(tiny)]) == 1
+    assert "cs_layers/mod.py:3: " in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_marker_typo_in_a_notebook_fails_the_build(tiny, tmp_path, capsys):
+    _nb_cell(tiny, "# BEGIN  SOLUTION\nanswer = compute_the_answer(6, 7) + 0\n# END SOLUTION")
+    assert grading_main(["release", str(tmp_path / "out"), "--source", str(tiny)]) == 1
+    assert "looks like a solution marker" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_single_hash_notebook_markers_are_secret(tiny, tmp_path, capsys):
+    """nbgrader strips `# BEGIN SOLUTION` regions too, so their lines are secrets like any other."""
+    _nb_cell(tiny, "x = 1\n# BEGIN SOLUTION\nanswer = compute_the_answer(6, 7) + offset\n# END SOLUTION")
+    (tiny / "datasets" / "README.md").write_text("data: answer = compute_the_answer(6, 7) + offset\n")
+    assert grading_main(["release", str(tmp_path / "out"), "--source", str(tiny)]) == 1
+    assert "datasets/README.md:1: solution line from assignments/convnets/Tiny.ipynb" in capsys.readouterr().err
+
+
+def test_only_module_files_of_cs_layers_and_allowed_types_are_copied(tiny, tmp_path):
+    cs = tiny / "cs_layers"
+    (cs / "mod.py~").write_text(MOD)
+    (cs / ".mod.py.swp").write_bytes(b"b0VIM\x00" + MOD.encode())
+    (cs / "#mod.py#").write_text(MOD)
+    (cs / "_fast.cpython-311-x86_64-linux-gnu.so").write_bytes(b"\x7fELF" + bytes(16))
+    (cs / "new_module.py").write_text("def g():\n    return 2\n")
+    os.symlink("/etc/hostname", cs / "linked.py")
+    (tiny / "datasets" / "notes.txt.orig").write_text("x\n")
+    (tiny / "datasets" / ".DS_Store").write_bytes(b"\x00")
+    lines = []
+    release.build(tmp_path / "out", tiny, log=lines.append)
+    assert sorted(p.name for p in (tmp_path / "out" / "cs_layers").iterdir()) == ["__init__.py", "mod.py",
+                                                                                 "new_module.py"]
+    assert sorted(p.name for p in (tmp_path / "out" / "datasets").iterdir()) == ["README.md"]
+    assert any("not copied" in line and "mod.py~" in line for line in lines), lines
+
+
+# ---- OUTDIR safety: nothing but an earlier release is ever replaced ----
+def _tree_hash(root):
+    h = hashlib.sha256()
+    for p in sorted(Path(root).rglob("*")):
+        st = p.lstat()
+        h.update(f"{p.relative_to(root)}\0{st.st_mode:o}\0".encode())
+        if p.is_symlink():
+            h.update(os.readlink(p).encode())
+        elif p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("where", ["the source", "inside it", "a folder above it", "a link to it",
+                                   "inside it through a link", "an unmarked folder"])
+def test_release_never_replaces_the_source_tree_or_a_foreign_folder(tiny, tmp_path, where, capsys):
+    (tiny / ".git").mkdir()
+    (tiny / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (tiny / "uncommitted.txt").write_text("work in progress\n")
+    (tiny / "out").mkdir()
+    (tiny / "out" / "old.txt").write_text("x\n")
+    (tmp_path / "link").symlink_to(tiny)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("years of work\n")
+    out = {"the source": tiny, "inside it": tiny / "out", "a folder above it": tmp_path,
+           "a link to it": tmp_path / "link", "inside it through a link": tmp_path / "link" / "release",
+           "an unmarked folder": tmp_path / "mine"}[where]
+    before = _tree_hash(tmp_path)
+    assert grading_main(["release", str(out), "--force", "--source", str(tiny)]) == 1
+    err = capsys.readouterr().err
+    assert ("refusing to build into" in err) if where != "an unmarked folder" else \
+        ("was not made by a release build" in err), err
+    assert _tree_hash(tmp_path) == before
+
+
+@pytest.mark.parametrize("out", ["/", "HOME", "HOME_PARENT", "/tmp"])
+def test_release_refuses_obvious_roots(tiny, tmp_path, monkeypatch, out):
+    home = tmp_path / "home" / "me"
+    home.mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    out = {"HOME": home, "HOME_PARENT": home.parent}.get(out, out)
+    before = _tree_hash(tmp_path)
+    with pytest.raises(release.ReleaseError, match="refusing to build into"):
+        release.build(out, tiny, force=True, log=lambda *a: None)
+    assert _tree_hash(tmp_path) == before
+
+
+def test_force_replaces_an_earlier_release_only(tiny, tmp_path):
+    out = tmp_path / "out"
+    release.build(out, tiny, log=lambda *a: None)
+    assert (out / release.RELEASE_MARK).is_file()
+    (out / "stale.txt").write_text("old\n")
+    release.build(out, tiny, force=True, log=lambda *a: None)
+    assert not (out / "stale.txt").exists()
+    (out / release.RELEASE_MARK).unlink()
+    with pytest.raises(release.ReleaseError, match="was not made by a release build"):
+        release.build(out, tiny, force=True, log=lambda *a: None)
 
 
 # ---- the round trip: stubs fail for the right task, solutions put back pass ----

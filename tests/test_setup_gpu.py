@@ -69,7 +69,7 @@ def machine(tmp_path):
     sysfs = tmp_path / "sysfs"
     sysfs.mkdir()
 
-    def run(*args, smi=None, lspci=LSPCI_NONE, pgrep=PGREP_NONE, extra=None, env=None):
+    def run(*args, smi=None, lspci=LSPCI_NONE, pgrep=PGREP_NONE, extra=None, env=None, background=False):
         fakes = tmp_path / "fakes"
         shutil.rmtree(fakes, ignore_errors=True)
         fakes.mkdir()
@@ -89,6 +89,9 @@ def machine(tmp_path):
         full_env.update(env or {})
         if "--venv" not in args:
             args = args + ("--venv", str(tmp_path / "venv"))
+        if background:
+            return subprocess.Popen([BASH, str(SCRIPT), *args], cwd=cwd, env=full_env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, start_new_session=True)
         proc = subprocess.run([BASH, str(SCRIPT), *args], cwd=cwd, env=full_env,
                               capture_output=True, text=True, timeout=60)
         proc.all = proc.stdout + proc.stderr
@@ -214,7 +217,7 @@ def test_torch_index_override(machine):
 
 @pytest.mark.parametrize("args, message", [
     (("--bogus",), "Unknown option: --bogus"),
-    (("--port", "80"), "--port must be a number from 1024 to 65535"),
+    (("--port", "80"), "--port must be a decimal number from 1024 to 65535"),
     (("--torch-index", "http://insecure/whl"), "must be an https:// URL"),
     (("--venv",), "--venv needs a value"),
 ])
@@ -267,7 +270,8 @@ def test_default_bind_is_localhost_with_token_and_tunnels(machine):
     launch = [ln for ln in proc.stdout.splitlines() if ln.startswith("[dry-run]") and " lab " in ln]
     assert len(launch) == 1, proc.stdout
     assert "--ServerApp.ip=127.0.0.1" in launch[0]
-    assert "--ServerApp.port=8888" in launch[0] and "--IdentityProvider.token=" in launch[0]
+    assert "--ServerApp.port=8888" in launch[0] and "token" not in launch[0].lower()
+    assert "[dry-run] export JUPYTER_TOKEN=<generated token>" in proc.stdout
     assert "0.0.0.0" not in proc.stdout
     assert "ssh -N -L 8888:localhost:8888 " in proc.stdout
     assert "gcloud compute ssh YOUR_VM_NAME --zone YOUR_ZONE -- -N -L 8888:localhost:8888" in proc.stdout
@@ -315,7 +319,7 @@ def test_public_bind_allowed_with_password_and_opt_in(machine):
     set_jupyter_password(machine)
     proc = machine("--dry-run", "--launch-jupyter", "--ip", "0.0.0.0", "--expose-jupyter")
     assert_exit(proc, 0)
-    assert "--ServerApp.ip=0.0.0.0" in proc.stdout and "--IdentityProvider.token=" in proc.stdout
+    assert "--ServerApp.ip=0.0.0.0" in proc.stdout and "export JUPYTER_TOKEN=" in proc.stdout
 
 
 # ---- the real (non-dry-run) install path, against a fake venv python ----------------------------
@@ -343,6 +347,7 @@ def fake_venv(tmp_path):
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").write_text(FAKE_VENV_PY)
     (venv / "bin" / "python").chmod(0o755)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")
     return venv
 
 
@@ -399,3 +404,127 @@ def test_help_build_table_aligns(machine):
     url_cols = {r.index("https://") if "https://" in r else r.index("update the driver") for r in rows}
     build_cols = {r.index(b) for r, b in zip(rows, ("CPU build", "refused", "CUDA 12.6", "CUDA 13.0"))}
     assert len(url_cols) == 1 and len(build_cols) == 1, "\n".join(rows)
+
+
+# ---- issue 16: secrets, hostile numbers and strings, half-built venvs ---------------------------
+
+def test_the_jupyter_token_is_never_on_a_command_line(machine, fake_venv):
+    """Any local user can read /proc/*/cmdline; the token must only be in Jupyter's environment."""
+    import time
+    write_exe(fake_venv / "bin" / "jupyter", f'D="{fake_venv}"\n'
+              'echo $$ > "$D/jupyter.pid.tmp"\nprintf %s "$JUPYTER_TOKEN" > "$D/token"\n'
+              f'{shutil.which("mv")} "$D/jupyter.pid.tmp" "$D/jupyter.pid"\n{shutil.which("sleep")} 30')
+    proc = machine("--venv", str(fake_venv), "--launch-jupyter", smi=smi_ok("Tesla T4, 580.65.06, 7.5"),
+                   env={"FAKE_TORCH_VERSION": "2.13.0+cu130", "FAKE_VERIFY_RC": "0"}, background=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (fake_venv / "jupyter.pid").exists():
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "the fake jupyter never started"
+            time.sleep(0.1)
+        time.sleep(0.2)
+        token = (fake_venv / "token").read_text()
+        pid = (fake_venv / "jupyter.pid").read_text().strip()
+        assert len(token) >= 32
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        assert b"lab" in cmdline and b"--ServerApp.ip=127.0.0.1" in cmdline, cmdline
+        seen = []
+        for f in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if token.encode() in f.read_bytes():
+                    seen.append(str(f))
+            except OSError:
+                pass   # a process that ended meanwhile
+        assert not seen, f"the token is readable by every user in {seen}"
+        assert token.encode() in Path(f"/proc/{pid}/environ").read_bytes()
+        assert Path(f"/proc/{pid}/environ").stat().st_mode & 0o077 == 0, "environ is private to its user"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 15)
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+@pytest.mark.parametrize("port, ok", [("0080", None), ("08888", 8888), ("010000", 10000), ("65536", None),
+                                      ("9223372036854775808", None), ("18446744073709559296", None),
+                                      ("99999999999999999999999", None), ("8888 ", None), ("+8888", None),
+                                      ("0x22b8", None)])
+def test_ports_are_parsed_as_decimal_without_wrap(machine, port, ok):
+    proc = machine("--dry-run", "--port", port)
+    if ok is None:
+        assert_exit(proc, 2)
+        assert "--port must be a decimal number from 1024 to 65535" in proc.stderr
+    else:
+        assert_exit(proc, 0)
+        assert f"--ServerApp.port={ok} " in proc.stdout and f"-L {ok}:localhost:{ok}" in proc.stdout
+
+
+@pytest.mark.parametrize("line, code, words", [
+    ("Tesla T4, 0570.86.15, 7.5", 0, CU126),                       # leading zero: decimal, not octal
+    ("NVIDIA L4, 580.65.06, 08.9", 0, CU130),
+    ("NVIDIA L4, 580.65.06, 8.09", 0, CU126),                      # unreadable compute: the safe build
+    ("NVIDIA L4, 580.65.06, [N/A]", 0, CU126),
+    ("NVIDIA L4, [N/A], 8.9", 10, "could not read a driver version"),
+    ("NVIDIA L4, 580.65.06x, 8.9", 10, "could not read a driver version"),
+    ("NVIDIA L4, PATH, 8.9", 10, "could not read a driver version"),
+    ("NVIDIA L4, 5.80.65, 8.9", 10, "could not read a driver version"),
+    ("garbage", 10, "could not read a driver version"),
+])
+def test_odd_driver_and_compute_strings_give_a_clear_answer(machine, line, code, words):
+    proc = machine("--dry-run", smi=smi_ok(line), lspci=LSPCI_NVIDIA)
+    assert_exit(proc, code)
+    assert words in proc.all
+    for bash_error in ("unbound variable", "syntax error", "value too great", "invalid number"):
+        assert bash_error not in proc.all, proc.all
+
+
+FAKE_SYSTEM_PY = """#!/bin/sh
+case "$*" in
+  *sys.version_info*) echo 3.11 ;;
+  *"import venv"*) exit 0 ;;
+  "-m venv "*) echo "$*" >> "$3/calls.log"; [ -n "$FAKE_REPAIR_WORKS" ] && touch "$3/pip-ok" ;;
+esac
+exit 0
+"""
+
+
+@pytest.mark.parametrize("repair_works", [True, False])
+def test_a_half_built_venv_is_repaired_or_named_for_removal(machine, fake_venv, repair_works):
+    py = fake_venv / "bin" / "python"
+    py.write_text(FAKE_VENV_PY.replace("#!/bin/sh\n", '#!/bin/sh\ncase "$*" in *"import pip"*|*"-m pip"*) '
+                  '[ -f "$(dirname "$0")/../pip-ok" ] || { echo "No module named pip" >&2; exit 1; } ;; esac\n', 1))
+    write_exe(machine.tmp / "system-python", FAKE_SYSTEM_PY.replace("#!/bin/sh\n", ""))
+    env = {"PYTHON": str(machine.tmp / "system-python"), "FAKE_TORCH_VERSION": "2.13.0+cpu", "FAKE_VERIFY_RC": "0"}
+    if repair_works:
+        env["FAKE_REPAIR_WORKS"] = "1"
+    proc = machine("--venv", str(fake_venv), env=env)
+    assert f"-m venv {fake_venv}" in (fake_venv / "calls.log").read_text()
+    if repair_works:
+        assert_exit(proc, 0)
+        assert "has no pip" in proc.stdout and "repairing it" in proc.stdout
+    else:
+        assert_exit(proc, 3)
+        assert f"rm -rf '{fake_venv}'" in proc.stderr
+
+
+def test_a_folder_that_is_not_a_venv_is_named_for_removal(machine, tmp_path):
+    junk = tmp_path / "junk"
+    (junk / "bin").mkdir(parents=True)
+    (junk / "bin" / "python").symlink_to(tmp_path / "gone-python")   # its interpreter was removed
+    (junk / "notes.txt").write_text("the user's own file\n")
+    before = sorted((p.relative_to(junk), p.is_symlink() or p.read_bytes()) for p in junk.rglob("*") if not p.is_dir())
+    proc = machine("--venv", str(junk))
+    assert_exit(proc, 3)
+    assert f"rm -rf '{junk}'" in proc.stderr
+    after = sorted((p.relative_to(junk), p.is_symlink() or p.read_bytes()) for p in junk.rglob("*") if not p.is_dir())
+    assert after == before, "a folder that is not a venv is only named, never changed"
+
+
+def test_get_datasets_works_with_cdpath_exported(tmp_path):
+    decoy = tmp_path / "decoy"
+    (decoy / "datasets").mkdir(parents=True)
+    env = dict(os.environ, CDPATH=f"{decoy}:.", PYTHON=sys.executable)
+    proc = subprocess.run([BASH, "datasets/get_datasets.sh", "--help"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "--dest" in proc.stdout and str(decoy) not in proc.stdout + proc.stderr

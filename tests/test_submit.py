@@ -147,8 +147,8 @@ def test_partial_packs_what_exists_and_lists_what_is_missing(tree, capsys):
     out = capsys.readouterr().out
     with zipfile.ZipFile(tree / "submission.zip") as zf:
         names = sorted(zf.namelist())
-    assert names == ["assignments/convnets/ConvolutionalNetworks.ipynb", "cs_layers/__init__.py",
-                     "cs_layers/layers.py"]
+    assert names == ["assignments/convnets/ConvolutionalNetworks.ipynb", "assignments/convnets/challenge_model.pt",
+                     "cs_layers/__init__.py", "cs_layers/layers.py"]
     assert "PARTIAL submission: 2 graded file(s) missing and NOT included" in out
     assert "assignments/convnets/convnet_model.npz: train the ConvNet" in out
     assert "assignments/convnets/PyTorch.ipynb: restore it from the release" in out
@@ -184,3 +184,102 @@ def test_partial_still_refuses_anything_broken(tree, capsys, breakage, words):
         (tree / "assignments/convnets/convnet_model.npz").write_bytes(b"PK\x03\x04 truncated")
     _refused(tree, capsys, "--partial", words=words)
     assert not (tree / "submission.zip").exists()
+
+
+# ---- hostile and careless inputs (issue 16): refused with a message, nothing of the student's changed ----
+def _tree_hash(root):
+    import hashlib
+    import os
+    h = hashlib.sha256()
+    for p in sorted(Path(root).rglob("*")):
+        st = p.lstat()
+        h.update(f"{p.relative_to(root)}\0{st.st_mode:o}\0".encode())
+        if p.is_symlink():
+            h.update(os.readlink(p).encode())
+        elif p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _refused_untouched(tree, capsys, *args, words):
+    before = _tree_hash(tree)
+    _refused(tree, capsys, *args, words=words)
+    assert _tree_hash(tree) == before
+
+
+@pytest.mark.parametrize("what", ["module", "graded module", "folder", "notebook"])
+def test_refuses_links_to_files_outside_the_assignment(tree, tmp_path_factory, capsys, what):
+    outside = tmp_path_factory.mktemp("elsewhere")
+    (outside / "secret.py").write_text("API_KEY = 'sk-live-0123456789'\n")
+    if what == "module":
+        (tree / "cs_layers" / "notes.py").symlink_to(outside / "secret.py")
+        words = "cs_layers/notes.py: is a link"
+    elif what == "graded module":
+        (tree / "cs_layers" / "layers.py").unlink()
+        (tree / "cs_layers" / "layers.py").symlink_to(outside / "secret.py")
+        words = "cs_layers/layers.py: is a link"
+    elif what == "folder":
+        real = outside / "cs_layers"
+        (tree / "cs_layers").rename(real)
+        (tree / "cs_layers").symlink_to(real)
+        words = "cs_layers/ is a link"
+    else:
+        nb = tree / submit.NOTEBOOKS[0]
+        nb.rename(outside / "nb.ipynb")
+        nb.symlink_to(outside / "nb.ipynb")
+        words = "ConvolutionalNetworks.ipynb: is a link"
+    _refused_untouched(tree, capsys, words=words)
+
+
+def test_refuses_a_fifo_without_hanging(tree, capsys):
+    import os
+    os.mkfifo(tree / "cs_layers" / "pipe.py")
+    _refused_untouched(tree, capsys, words="cs_layers/pipe.py: is not a regular file")
+
+
+def test_refuses_a_module_over_the_graders_limit_even_if_it_compresses_well(tree, capsys):
+    (tree / "cs_layers" / "big.py").write_text("x = 1\n" + "#" * (submit.MAX_PY_BYTES + 10) + "\n")
+    _refused_untouched(tree, capsys, words="cs_layers/big.py: over 1 MiB")
+
+
+def test_size_limits_match_the_grader():
+    from grading import unpack
+    assert (submit.MAX_PY_BYTES, submit.MAX_NOTEBOOK_BYTES, submit.MAX_MODEL_BYTES) == \
+        (unpack.MAX_PY_BYTES, unpack.MAX_NOTEBOOK_BYTES, unpack.MAX_MODEL_BYTES)
+
+
+@pytest.mark.parametrize("output, words", [("cs_layers/cnn.py", "must be a .zip"),
+                                           ("cs_layers/x.zip", "would write inside cs_layers/"),
+                                           ("assignments/convnets/sub.zip", "would write inside assignments/convnets/")])
+def test_refuses_an_output_that_would_replace_or_sit_among_graded_files(tree, capsys, output, words):
+    (tree / "cs_layers" / "cnn.py").write_text("def g():\n    return 2\n")
+    _refused_untouched(tree, capsys, "-o", str(tree / output), words=words)
+
+
+def test_output_folder_gets_submission_zip_inside_and_no_temp_file_elsewhere(tree, tmp_path_factory, capsys):
+    dest = tmp_path_factory.mktemp("dest")
+    assert _run(tree, "-o", str(dest)) == 0
+    assert sorted(p.name for p in dest.iterdir()) == ["submission.zip"]
+    with zipfile.ZipFile(dest / "submission.zip") as zf:
+        assert "cs_layers/layers.py" in zf.namelist()
+
+
+@pytest.mark.parametrize("manifest, words", [
+    ({}, "damaged or empty"),
+    ({"ConvolutionalNetworks.ipynb": {}, "PyTorch.ipynb": {}}, "damaged or empty"),
+    ({"ConvolutionalNetworks.ipynb": ["setup"], "PyTorch.ipynb": {"x": {"grade": True}}}, "damaged or empty"),
+    ({"ConvolutionalNetworks.ipynb": {"setup": {"locked": "yes"}}, "PyTorch.ipynb": {"x": {}}}, "damaged or empty"),
+    ([1, 2], "damaged or empty"),
+])
+def test_refuses_a_damaged_or_empty_manifest(tree, capsys, manifest, words):
+    (tree / submit.MANIFEST).write_text(json.dumps(manifest))
+    _refused_untouched(tree, capsys, words=words)
+
+
+@pytest.mark.parametrize("meta", ["oops", ["grade_id"], {"grade_id": 7}])
+def test_refuses_damaged_nbgrader_metadata_without_a_traceback(tree, capsys, meta):
+    path = tree / submit.NOTEBOOKS[0]
+    nb = json.loads(path.read_text())
+    nb["cells"][2]["metadata"]["nbgrader"] = meta
+    path.write_text(json.dumps(nb))
+    _refused_untouched(tree, capsys, words="cell 3 has damaged nbgrader metadata")
