@@ -32,7 +32,7 @@ bench-all: bench
 	$(BENCH) -m bench.train_epoch
 	$(BENCH) -m bench.notebooks --out $(OUT)/notebooks
 	$(BENCH) -m bench.grading --n 100 --jobs 2
-	$(BENCH) -m bench.grading --notebooks --n 20 --jobs 2
+	$(BENCH) -m bench.grading --notebooks --hostile 0 --n 20 --jobs 2
 
 release: venv
 	$(PY) -m grading release $(OUT)/release --force

@@ -1,24 +1,33 @@
-"""Throughput of the autograder: module tests only, or complete submissions.
+"""Throughput of the autograder, and what hostile submissions cost the class.
 
-    python -m bench.grading [--n 100] [--jobs 2]
-    python -m bench.grading --notebooks [--n 10] [--jobs 2]
+    python -m bench.grading [--n 100] [--hostile 0.1] [--jobs 2] [--timeout 60] [--sandbox auto]
+    python -m bench.grading --notebooks [--n 10] [--hostile 0] [--jobs 2]
 
-Generates N submissions (alternately the reference and a partly wrong copy, made by
-grading.examples patches), grades them with `python -m grading autograde --jobs J` end
-to end (suite build, unpacking, sandboxed workers, results, grades.csv, feedback), and
-prints a table with the time per 100 submissions against the target, PASS or MISS
-(extrapolated linearly when N < 100, and said so).
-- default: the module only (no model file, no notebooks). Target: 100 in <= 60 s.
-- --notebooks: complete submissions: the module, a trained convnet_model.npz (trained
-  once here) and both notebooks, executed by nbgrader in the sandbox. Under the grader
-  (CS_LAYERS_GRADING=1) the training cell loads the submitted checkpoint instead of
-  retraining it. Target: 100 in <= 600 s (10 minutes).
+Generates N submissions made by grading.examples patches (no model file, no notebooks):
+the honest ones alternate between the reference and a partly wrong copy; a fraction
+--hostile are attacks on the cost per student (hang in every task, keep-alive, fork, memory
+and disk filling across processes, a daemon). It grades, side by side in one run:
+
+1. the honest submissions alone  -> honest time H
+2. the whole class               -> class time T, the slowest student, peak memory (all
+                                    processes of one run, cgroup) and peak disk (one
+                                    student's tmpfs) of a single student
+
+with `python -m grading autograde --jobs J --timeout-per-submission D` end to end, and checks:
+every honest student's grade is the same in both runs, and
+T <= H + D x hostile / J  (the deadline bounds what a hostile student costs).
+
+--notebooks grades complete submissions: each honest one also carries a trained
+convnet_model.npz (trained once here) and both notebooks, executed by nbgrader in the
+sandbox. Under the grader (CS_LAYERS_GRADING=1) the training cell loads the submitted
+checkpoint instead of retraining it. Target: 100 complete submissions in <= 600 s (10
+minutes) with --jobs 2, extrapolated linearly from H when N < 100 (and said so).
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import os
+import json
 import shutil
 import subprocess
 import sys
@@ -29,14 +38,100 @@ from pathlib import Path
 from grading.examples import MODEL_FILE, append_patch, copy_notebooks, copy_reference, train_model, wrap
 
 REPO = Path(__file__).resolve().parent.parent
-TARGET_N = 100
-TARGET_S = {False: 60.0, True: 600.0}  # seconds for TARGET_N submissions, by --notebooks
+NOTEBOOKS_TARGET_S = 600.0  # 100 complete submissions (module, model, both notebooks), --jobs 2
+
+_EVERYWHERE = ("conv_forward_naive", "conv_backward_naive", "max_pool_forward_naive",
+               "max_pool_backward_naive", "affine_forward", "batchnorm_forward",
+               "spatial_groupnorm_forward")
+HOSTILE = {  # name -> (module, code): each costs as much as the grader lets it
+    "hang_everywhere": ("layers.py", "\n".join(wrap(f, """
+        import time
+        time.sleep(4.5)  # just under the per-case watchdog, in every case
+        return _orig(*args, **kwargs)
+    """) for f in _EVERYWHERE)),
+    "infinite_loop": ("layers.py", wrap("max_pool_backward_naive", """
+        while True:
+            pass
+    """)),
+    "keep_alive": ("layers.py", wrap("conv_backward_naive", """
+        import os, time
+        if os.fork() == 0:
+            while True:
+                for n in os.listdir("outputs/status"):
+                    try:
+                        os.utime("outputs/status/" + n)
+                    except OSError:
+                        pass
+                time.sleep(0.2)
+        while True:
+            time.sleep(1)
+    """)),
+    "memory_procs": ("layers.py", wrap("spatial_groupnorm_backward", """
+        import os, time
+        kids = []
+        for _ in range(4):
+            pid = os.fork()
+            if pid == 0:
+                block = bytearray(700 << 20)
+                block[::4096] = b"\\1" * len(range(0, len(block), 4096))
+                time.sleep(2)
+                os._exit(0)
+            kids.append(pid)
+        for p in kids:
+            os.waitpid(p, 0)
+        return _orig(*args, **kwargs)
+    """)),
+    "disk_procs": ("layers.py", wrap("conv_backward_naive", """
+        import os
+        kids = []
+        for k in range(4):
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    for i in range(6):
+                        with open("outputs/fill%d_%d.bin" % (k, i), "wb") as f:
+                            for _ in range(60):
+                                f.write(b"\\0" * (1 << 20))
+                except OSError:
+                    pass
+                os._exit(0)
+            kids.append(pid)
+        for p in kids:
+            os.waitpid(p, 0)
+        return _orig(*args, **kwargs)
+    """)),
+    "daemon": ("layers.py", wrap("conv_backward_naive", """
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                while True:
+                    time.sleep(1)
+            os._exit(0)
+        return _orig(*args, **kwargs)
+    """)),
+}
 
 
-def make_class(root: Path, n: int, model: Path | None = None) -> None:
-    """n submissions in root; with a model, each also carries it and both notebooks."""
+def make_class(root: Path, n: int, hostile: float, model: Path | None = None) -> tuple[list[str], list[str]]:
+    """(honest ids, hostile ids); hostile ones spread evenly through the class.
+
+    With a model, every honest submission also carries it and both notebooks.
+    """
+    n_bad = round(n * hostile)
+    bad_at = {round(i * n / n_bad) for i in range(n_bad)} if n_bad else set()
+    honest, bad = [], []
+    kinds = list(HOSTILE)
     for i in range(n):
-        sub = copy_reference(root / f"s{i:03d}")
+        if i in bad_at:
+            kind = kinds[len(bad) % len(kinds)]
+            sid = f"h{i:03d}_{kind}"
+            module, code = HOSTILE[kind]
+            append_patch(copy_reference(root / sid), module, code)
+            bad.append(sid)
+            continue
+        sid = f"s{i:03d}"
+        sub = copy_reference(root / sid)
         if model is not None:
             (sub / MODEL_FILE).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(model, sub / MODEL_FILE)
@@ -46,47 +141,81 @@ def make_class(root: Path, n: int, model: Path | None = None) -> None:
                 dx, dw, db = _orig(*args, **kwargs)
                 return dx, dw, -db
             """))
+        honest.append(sid)
+    return honest, bad
+
+
+def grade(subs: Path, out: Path, args, seed: Path) -> tuple[float, dict]:
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "grading", "autograde", str(subs), "--out",
+                           str(out), "--jobs", str(args.jobs), "--quiet", "--seed-file", str(seed),
+                           "--timeout-per-submission", str(args.timeout),
+                           "--sandbox", args.sandbox], cwd=REPO, capture_output=True, text=True)
+    took = time.monotonic() - start
+    if proc.returncode != 0:
+        print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
+        raise SystemExit(proc.returncode)
+    records = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
+    with open(out / "grades.csv", newline="") as f:
+        grades = {(r["student_id"], r["task"]): (r["score"], r["status"]) for r in csv.DictReader(f)}
+    return took, {"records": records, "grades": grades, "stdout": proc.stdout}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.grading", description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=TARGET_N, help="number of submissions")
+    parser.add_argument("--n", type=int, default=100, help="number of submissions")
+    parser.add_argument("--hostile", type=float, default=0.1, help="fraction of hostile ones")
     parser.add_argument("--jobs", type=int, default=2, help="students graded in parallel")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="--timeout-per-submission D (default 60 s, with --notebooks 1200 s)")
+    parser.add_argument("--sandbox", default="auto", help="--sandbox of the grader")
     parser.add_argument("--notebooks", action="store_true",
                         help="complete submissions: module, trained model and both notebooks (nbgrader)")
     args = parser.parse_args(argv)
+    if args.timeout is None:
+        args.timeout = 1200.0 if args.notebooks else 60.0
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
-        subs, out = Path(tmp) / "subs", Path(tmp) / "out"
+        tmp = Path(tmp)
+        subs, honest_only = tmp / "class", tmp / "honest"
         model = None
         if args.notebooks:
-            model = Path(tmp) / "model.npz"
+            model = tmp / "model.npz"
             print(f"trained the submissions' model (validation accuracy {train_model(model):.3f})")
-        make_class(subs, args.n, model)
-        start = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "grading", "autograde", str(subs), "--out",
-                               str(out), "--jobs", str(args.jobs), "--quiet"], cwd=REPO,
-                              capture_output=True, text=True)
-        took = time.monotonic() - start
-        if proc.returncode != 0:
-            print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
-            return proc.returncode
-        with open(out / "grades.csv", newline="") as f:
-            rows = list(csv.DictReader(f))
-        layers = [line for line in proc.stdout.splitlines() if line.startswith(("  [", "WARNING"))]
-    graded = len({r["student_id"] for r in rows})
-    wrong = sum(r["status"] == "failed" and not r["task"].startswith("nb:") for r in rows)
-    target = TARGET_S[args.notebooks]
-    per_100 = took * TARGET_N / max(args.n, 1)
-    what = "complete submissions (module, model, both notebooks)" if args.notebooks else "module only"
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+        honest, bad = make_class(subs, args.n, args.hostile, model)
+        honest_only.mkdir()
+        for sid in honest:
+            shutil.copytree(subs / sid, honest_only / sid)  # the same files, graded alone
+        seed = tmp / "seed"
+        seed.write_bytes(b"bench-grading-seed-0123456789abcdef")
+        h_time, h = grade(honest_only, tmp / "out-honest", args, seed)
+        # without hostile submissions the class is the honest run: do not grade it twice
+        t_time, t = grade(subs, tmp / "out-class", args, seed) if bad else (h_time, h)
+    layers = [line for line in t["stdout"].splitlines() if line.startswith(("  [", "WARNING"))]
+    changed = sorted({sid for (sid, task), v in h["grades"].items() if t["grades"].get((sid, task)) != v})
+    recs = t["records"]
+    slow_id = max(recs, key=lambda s: recs[s]["duration_s"])
+    mem_id = max(recs, key=lambda s: recs[s].get("usage", {}).get("peak_memory_mb", 0))
+    disk_id = max(recs, key=lambda s: recs[s].get("usage", {}).get("peak_disk_mb", 0))
+    bound = h_time + args.timeout * len(bad) / args.jobs
     print("\n".join(layers))
-    print(f"\n{what}; {os.cpu_count()} CPUs, load average {load} (other work inflates these times)")
-    print(f"{'submissions':>11} {'jobs':>5} {'seconds':>8} {'s/subm':>7} {'s per 100':>10}  target")
-    extrapolated = "" if args.n >= TARGET_N else f" (extrapolated from {args.n})"
-    print(f"{graded:>11} {args.jobs:>5} {took:>8.1f} {took / max(graded, 1):>7.1f} {per_100:>10.0f}  "
-          f"{TARGET_N} in <= {target:g} s: {'PASS' if per_100 <= target else 'MISS'}{extrapolated}")
-    print(f"({wrong} failed module task rows, expected {args.n // 2}: the partly wrong copies)")
-    return 0 if graded == args.n else 1
+    print(f"\n{'run':<22} {'students':>8} {'seconds':>8} {'ratio':>6}")
+    print(f"{'honest only (H)':<22} {len(honest):>8} {h_time:>8.1f} {1.0:>6.2f}")
+    print(f"{'class, hostile mixed':<22} {len(recs):>8} {t_time:>8.1f} {t_time / h_time:>6.2f}")
+    print(f"{'bound H + D*hostile/J':<22} {len(bad):>8} {bound:>8.1f} {bound / h_time:>6.2f}"
+          f"   {'met' if t_time <= bound else 'MISSED'}")
+    print(f"\nslowest student: {slow_id} {recs[slow_id]['duration_s']:.1f} s "
+          f"(deadline D = {args.timeout:g} s, jobs J = {args.jobs})")
+    for what, sid in (("peak_memory_mb", mem_id), ("peak_disk_mb", disk_id)):
+        value = recs[sid].get("usage", {}).get(what)
+        print(f"{what}: {f'{value:g} MiB ({sid})' if value is not None else 'not measured here'}")
+    print(f"honest students whose grade changed beside hostile ones: {changed or 'none'}")
+    if args.notebooks:
+        per_100 = h_time * 100 / max(len(honest), 1)
+        note = "" if len(honest) >= 100 else f" (extrapolated from {len(honest)})"
+        print(f"complete submissions (module, model, both notebooks): {per_100:.0f} s per 100 with "
+              f"--jobs {args.jobs}; target 100 in <= {NOTEBOOKS_TARGET_S:g} s: "
+              f"{'PASS' if per_100 <= NOTEBOOKS_TARGET_S else 'MISS'}{note}")
+    return 0 if not changed and len(recs) == args.n else 1
 
 
 if __name__ == "__main__":

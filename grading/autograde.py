@@ -44,6 +44,9 @@ STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MODEL_TASK = "task2_9"
 SEED_FILE = ".secret_seed"
 RECORD_VERSION = 1
+DEFAULT_TIMEOUT_S = 1200.0  # one submission, all parts; a correct one takes about 3 min
+OUT_OF_TIME = "not finished: the time budget of this submission ran out"
+DISK_PER_SUBMISSION_MB = 512  # the tmpfs holding one student's staging + work folders
 ABBREV = {"passed": "", "failed": "F", "error": "E", "timeout": "T", "memory": "M",
           "missing": "-", "rejected": "R", "pending": "P"}
 
@@ -134,24 +137,34 @@ def _all_failed(status: str, message: str, tasks=None) -> list[TaskResult]:
 
 
 def notebook_results(staging: Path, student_id: str, *, workdir: Path,
-                     out: Path | None = None) -> list[TaskResult]:
+                     out: Path | None = None, deadline: float | None = None) -> list[TaskResult]:
     """THE call site for notebook grading (nbgrader, sandboxed): results for notebook tasks.
 
     `grading.notebooks.grade_notebooks` uses its own NOTEBOOK_LIMITS (the module limits are
     far too short for a notebook) and records into OUT/gradebook.db.
     """
     from grading import notebooks
-    return notebooks.grade_notebooks(staging, student_id, workdir=workdir, course_out=out)
+    return notebooks.grade_notebooks(staging, student_id, workdir=workdir, course_out=out,
+                                     deadline=deadline)
 
 
-def grade_submission(sub: Submission, suite, *, limits=None,
-                     out: Path | None = None) -> tuple[list[TaskResult], str]:
-    """All results for one student, and a note for the feedback (intake problems)."""
+def grade_submission(sub: Submission, suite, *, limits=None, out: Path | None = None,
+                     timeout: float = DEFAULT_TIMEOUT_S) -> tuple[list[TaskResult], str]:
+    """All results for one student, and a note for the feedback (intake problems).
+
+    Everything graded (module cases, the checkpoint, notebooks) shares one wall-clock
+    budget of `timeout` seconds; what is not finished by then is "timeout".
+    """
+    from grading import sandbox
     hidden_tests = _hidden_tests()
-    with tempfile.TemporaryDirectory(prefix=f"grade-{sub.student_id}-") as tmp:
+    deadline = time.monotonic() + timeout
+    sandbox.reset_usage()  # peaks of this student's runs, kept in the record (bench.grading)
+    with tempfile.TemporaryDirectory(prefix=f"grade-{sub.student_id}-") as tmp, \
+            sandbox.bounded_folder(Path(tmp), DISK_PER_SUBMISSION_MB):
         tmp = Path(tmp)
         try:
             intake = unpack(sub.path, tmp / "staging")
+            os.chmod(tmp / "staging", 0o700)  # other students' uids may traverse tmp/
         except Rejected as err:
             return _all_failed("rejected", f"submission rejected: {err}"), f"Rejected: {err}"
         note = ""
@@ -160,20 +173,23 @@ def grade_submission(sub: Submission, suite, *, limits=None,
             note = f"Ignored files (not part of the release layout): {shown}"
         (tmp / "work").mkdir()
         try:
-            results = list(hidden_tests.grade_module(tmp / "staging", suite,
-                                                     workdir=tmp / "work", limits=limits))
+            results = list(hidden_tests.grade_module(tmp / "staging", suite, workdir=tmp / "work",
+                                                     limits=limits, deadline=deadline))
         except Exception as err:  # a grader bug must not cost the class its run
             results = _all_failed("error", _grader_error("module grading", err), module_tasks())
         results = _complete(results, module_tasks())
         model = tmp / "staging" / MODEL_FILE
         try:
-            results.append(hidden_tests.grade_model(model if model.is_file() else None))
+            if time.monotonic() >= deadline:
+                results += _all_failed("timeout", OUT_OF_TIME, [MODEL_TASK])
+            else:
+                results.append(hidden_tests.grade_model(model if model.is_file() else None))
         except Exception as err:
             results += _all_failed("error", _grader_error("model grading", err), [MODEL_TASK])
         try:
             (tmp / "nbwork").mkdir()
             results += notebook_results(tmp / "staging", sub.student_id,
-                                        workdir=tmp / "nbwork", out=out)
+                                        workdir=tmp / "nbwork", out=out, deadline=deadline)
         except Exception as err:
             results.append(TaskResult("nb:notebooks", 0.0, 0.0, "error",
                                       _grader_error("notebook grading", err)))
@@ -197,10 +213,10 @@ def _grader_error(part: str, err: BaseException) -> str:
 
 
 def make_record(sid: str, results: list[TaskResult], note: str, sid_seed: str, run_id: str,
-                duration: float) -> dict:
+                duration: float, usage: dict | None = None) -> dict:
     return {"version": RECORD_VERSION, "complete": True, "student_id": sid, "seed_id": sid_seed,
             "run_id": run_id, "graded_at": time.time(), "duration_s": round(duration, 3),
-            "note": note, "results": [r.to_dict() for r in results]}
+            "usage": usage or {}, "note": note, "results": [r.to_dict() for r in results]}
 
 
 def write_json_atomic(path: Path, obj) -> None:
@@ -222,14 +238,18 @@ def _init_pool(suite) -> None:
         _SUITE = suite
 
 
-def _grade_job(sub: Submission, results_dir: Path, sid_seed: str, run_id: str, limits) -> dict:
+def _grade_job(sub: Submission, results_dir: Path, sid_seed: str, run_id: str, limits,
+               timeout: float = DEFAULT_TIMEOUT_S) -> dict:
     """Pool task: grade one student and write their record atomically; never raises."""
     start = time.monotonic()
     try:
-        results, note = grade_submission(sub, _SUITE, limits=limits, out=results_dir.parent)
+        results, note = grade_submission(sub, _SUITE, limits=limits, out=results_dir.parent,
+                                         timeout=timeout)
     except BaseException as err:  # noqa: BLE001 (SystemExit from a library included)
         results, note = _all_failed("error", _grader_error("grading", err)), ""
-    record = make_record(sub.student_id, results, note, sid_seed, run_id, time.monotonic() - start)
+    from grading import sandbox
+    record = make_record(sub.student_id, results, note, sid_seed, run_id, time.monotonic() - start,
+                         sandbox.usage())
     write_json_atomic(results_dir / f"{sub.student_id}.json", record)
     return record
 
@@ -253,7 +273,8 @@ def read_record(path: Path, sid_seed: str) -> dict | None:
 
 
 def grade_all(subs: list[Submission], suite, *, results_dir: Path, sid_seed: str, jobs: int,
-              limits=None, progress: bool = True) -> dict[str, dict]:
+              limits=None, progress: bool = True,
+              timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, dict]:
     """Grade `subs` with `jobs` worker processes; a broken pool is retried once per student."""
     run_id = uuid.uuid4().hex
     records: dict[str, dict] = {}
@@ -273,7 +294,8 @@ def grade_all(subs: list[Submission], suite, *, results_dir: Path, sid_seed: str
             with cf.ProcessPoolExecutor(max_workers=min(jobs, len(batch)), mp_context=ctx,
                                         initializer=_init_pool,
                                         initargs=(None if ctx else suite,)) as pool:
-                futures = {pool.submit(_grade_job, s, results_dir, sid_seed, run_id, limits): s
+                futures = {pool.submit(_grade_job, s, results_dir, sid_seed, run_id, limits,
+                                       timeout): s
                            for s in batch}
                 for fut in cf.as_completed(futures):
                     sub = futures[fut]
@@ -359,6 +381,38 @@ def layer_report() -> str:
     return "\n".join(lines)
 
 
+SANDBOX_MODES = ("auto", "bwrap", "unshare", "none", "unsafe")
+
+
+def use_sandbox(mode: str, protect=()) -> str:
+    """Select the sandbox backend; "" when student code may run, else why not (for stderr).
+
+    Without namespaces the throw-away uid sees every file other users may read: the
+    reference solution, the hidden tests, the submissions and OUT are closed to others
+    (chmod o-rwx) first, and the change is printed.
+    """
+    from grading import sandbox
+    sandbox.set_mode(mode)
+    try:
+        backend = sandbox.check_mode()
+    except sandbox.SandboxRefused as err:
+        return f"error: {err}"
+    for uid in sandbox.reap_orphans():
+        print(f"sandbox: killed the processes a killed grader left running as uid {uid}",
+              flush=True)
+    if backend in ("none", "unsafe"):
+        repo = Path(__file__).resolve().parent.parent
+        secrets = [repo / d for d in ("cs_layers", "grading", "assignments", "tests", ".git")]
+        for p in sandbox.close_to_others(secrets + [Path(p) for p in protect]):
+            print(f"sandbox {backend}: closed {p} to other users (chmod o-rwx)", flush=True)
+        if not sandbox.interpreter_reachable():
+            print(f"WARNING: sandbox {backend}: {os.path.realpath(sys.executable)} sits below a "
+                  "folder other users cannot enter; student code cannot start Python again "
+                  "(notebook kernels fail). Use a Python installed outside /root (e.g. /usr or "
+                  "/opt) for grading without namespaces", flush=True)
+    return ""
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grading autograde",
                                      description="Grade a folder of submissions with hidden tests.")
@@ -372,18 +426,33 @@ def main(argv=None) -> int:
     parser.add_argument("--seed-file", type=Path, default=None,
                         help="file with the secret seed (default: fresh random, kept in OUT)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--timeout-per-submission", type=float, default=DEFAULT_TIMEOUT_S,
+                        metavar="SECONDS",
+                        help="wall-clock budget of one student, everything graded included "
+                             f"(default {DEFAULT_TIMEOUT_S:g}); what is unfinished is 'timeout'")
+    parser.add_argument("--sandbox", choices=SANDBOX_MODES, default="auto",
+                        help="isolation backend for student code: auto (best available), bwrap, "
+                             "unshare, none (throw-away uid + rlimits, no namespaces; needs root)"
+                             ", unsafe (may run as the grader's own user; a throw-away machine "
+                             "only). See the README's sandbox table")
     args = parser.parse_args(argv)
 
     if not args.submissions.is_dir():
         parser.error(f"{args.submissions} is not a folder; pass the folder holding the submissions")
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    if not args.timeout_per_submission > 0:
+        parser.error("--timeout-per-submission must be a positive number of seconds")
     out = args.out
     results_dir = out / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     if not args.resume and any(results_dir.glob("*.json")):
         parser.error(f"{results_dir} already holds results; pass --resume to continue that run, "
                      "or choose a new --out")
+    refused = use_sandbox(args.sandbox, protect=[out, args.submissions])
+    if refused:
+        print(refused, file=sys.stderr)
+        return 2
     print(layer_report(), flush=True)
     _remove_stale_tmp(results_dir)
 
@@ -416,7 +485,8 @@ def main(argv=None) -> int:
         records[sid] = rec | {"results": res}
     t0 = time.monotonic()
     records.update(grade_all(todo, suite, results_dir=results_dir, sid_seed=sid_seed,
-                             jobs=args.jobs, progress=not args.quiet))
+                             jobs=args.jobs, progress=not args.quiet,
+                             timeout=args.timeout_per_submission))
     elapsed = time.monotonic() - t0
 
     write_grades_csv(out / "grades.csv", records)

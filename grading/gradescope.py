@@ -42,7 +42,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 # python3 >= 3.11 (numpy 2.4); util-linux gives unshare/setpriv/prlimit for the sandbox.
 apt-get install -y --no-install-recommends python3 python3-venv python3-pip util-linux ca-certificates
-apt-get install -y --no-install-recommends bubblewrap || echo "bubblewrap unavailable; the sandbox uses unshare or rlimits"
+# bubblewrap: the preferred sandbox backend (run_autograder falls back to unshare, then to a
+# throw-away uid with rlimits, when the container does not allow namespaces).
+apt-get install -y --no-install-recommends bubblewrap
 python3 -c 'import sys; assert sys.version_info >= (3, 11), "use a Gradescope base image with Python 3.11+ (Ubuntu 24.04)"'
 python3 -m venv {VENV}
 {VENV}/bin/pip install --no-cache-dir --upgrade pip
@@ -69,7 +71,9 @@ PYTHON="${{GRADESCOPE_PYTHON:-{VENV}/bin/python}}"
 [ -x "$PYTHON" ] || PYTHON=python3
 chmod -R go-rwx "$ROOT/submission" 2>/dev/null || true
 cd "$ROOT/source" || {{ echo "no $ROOT/source: is the autograder zip unpacked there?" >&2; exit 1; }}
-exec "$PYTHON" -m grading.gradescope run --root "$ROOT"
+# --sandbox auto picks the best backend this container allows (bwrap, unshare, or a
+# throw-away uid with rlimits); set CS_LAYERS_SANDBOX in the image to force one.
+exec "$PYTHON" -m grading.gradescope run --root "$ROOT" --sandbox "${{CS_LAYERS_SANDBOX:-auto}}"
 """
 
 BUNDLE_FILES = ("requirements.txt", "nbgrader_config.py", "datasets/digits.npz",
@@ -147,15 +151,19 @@ def to_results_json(results, note: str = "", *, duration: float = 0.0) -> dict:
             "output": "\n".join(lines), "stdout_visibility": "hidden", "tests": tests}
 
 
-def run(root: Path) -> dict:
+def run(root: Path, sandbox: str = "auto") -> dict:
     """Grade $root/submission; always writes $root/results/results.json."""
     from grading import autograde
 
     start = time.monotonic()
     results_dir = root / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
-    print(autograde.layer_report(), flush=True)
+    refused = autograde.use_sandbox(sandbox)
+    print(f"sandbox: --sandbox {sandbox}", flush=True)
+    print(refused or autograde.layer_report(), flush=True)
     try:
+        if refused:
+            raise RuntimeError(refused)
         sub = autograde.Submission("submission", _submission_path(root / "submission"))
         suite = autograde._hidden_tests().build_suite(os.urandom(32))
         results, note = autograde.grade_submission(sub, suite)
@@ -182,9 +190,11 @@ def main(argv=None) -> int:
     parser.add_argument("--root", type=Path,
                         default=Path(os.environ.get("GRADESCOPE_ROOT", "/autograder")),
                         help="Gradescope root for `run` (default $GRADESCOPE_ROOT or /autograder)")
+    parser.add_argument("--sandbox", choices=("auto", "bwrap", "unshare", "none", "unsafe"),
+                        default="auto", help="sandbox backend for `run` (as in autograde)")
     args = parser.parse_args(argv)
     if args.target == "run":
-        run(args.root)
+        run(args.root, args.sandbox)
         return 0
     if not args.target.endswith(".zip"):
         parser.error(f"{args.target} does not end in .zip; pass e.g. out/gradescope.zip")

@@ -13,6 +13,7 @@ before being compared here.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import cs_layers
-from grading import worker
+from grading import safeio, worker
 from grading.results import TaskResult
 from grading.sandbox import Limits, run_sandboxed
 
@@ -56,8 +57,14 @@ TOL = {"float64": 1e-7, "float32": 1e-4}  # max |received - expected| / max |exp
 MODEL_THRESHOLDS = {"digits": 0.90, "cifar10": 0.50}  # test accuracy for full points
 CHANCE = 0.10  # ten classes: below chance scores 0, linear up to the threshold
 CASE_WALL_S = 5.0  # one case (or one module import) may take this long
+OUT_OF_TIME = "not finished: the time budget of this submission ran out"
 MAX_RESTARTS = 12  # worker restarts per student after a crash or timeout
+# One worker run: the defaults, and 1 GiB for all its processes together (a correct
+# submission's worker stays near 150 MiB).
+MODULE_LIMITS = Limits(total_memory_mb=1024)
 MAX_MODEL_BYTES = 64 * 1024 * 1024  # uncompressed size of a checkpoint .npz
+MAX_MODEL_MACS = 16_000_000  # per image; the notebook's model (32 7x7 filters, 3x32x32) costs 5.6 M
+MAX_STATUS_BYTES = 8192  # a worker status file larger than this is the submission's fault
 # Severity order used when a task's cases fail in different ways.
 _SEVERITY = ("timeout", "memory", "error", "rejected", "failed", "missing")
 
@@ -413,41 +420,33 @@ def _site_packages() -> list[str]:
 
 
 def _read_json(path: Path) -> dict | None:
-    """A small status file written by the worker (untrusted): dict or None."""
+    """A small status file written by the worker (untrusted): dict, or None when absent.
+
+    Read through grading.safeio: a FIFO, device, link, huge or deeply nested file is an
+    "error" that blames the submission, and never blocks or crashes the grader.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return None
-    try:
-        with os.fdopen(fd, "rb") as f:
-            data = json.loads(f.read(8192).decode("utf-8", errors="replace"))
-    except (ValueError, OSError):
-        return {"kind": "error", "message": "the worker wrote an unreadable status"}
+        data = safeio.load_json(path, MAX_STATUS_BYTES)
+    except safeio.Unsafe as err:
+        if not os.path.lexists(path):
+            return None
+        return {"kind": "error", "message": f"the worker's status file is unusable: {err} "
+                                           "(did your code write into outputs/?)"}
     if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
-        return {"kind": "error", "message": "the worker wrote an unreadable status"}
+        return {"kind": "error", "message": "the worker wrote an unreadable status "
+                                            "(did your code write into outputs/?)"}
     msg = data.get("message", "")
-    return {"kind": data["kind"], "message": str(msg)[:400] if isinstance(msg, str) else ""}
+    return {"kind": data["kind"][:40], "message": msg[:400] if isinstance(msg, str) else ""}
 
 
 def _load_output(path: Path, expected: np.ndarray) -> tuple[np.ndarray | None, str]:
-    """Load a worker output as data: regular file, bounded size, no pickle."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
+    """Load a worker output as data: regular file, bounded size, no pickle, never blocks."""
+    if not os.path.lexists(path):
         return None, "no output was written"
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            return None, "the output is not a regular file"
-        if st.st_size > 16 * expected.size + 4096:
-            return None, "the output is far larger than expected (wrong shape?)"
-        try:
-            arr = np.load(f, allow_pickle=False)
-        except Exception:  # noqa: BLE001 - any parse failure is the submission's fault
-            return None, "the output is not a valid numeric array"
-    if not isinstance(arr, np.ndarray):
-        return None, "the output is not a single array"
-    return arr, ""
+    try:
+        return safeio.load_npy(path, 16 * expected.size + 4096), ""
+    except safeio.Unsafe as err:
+        return None, str(err)
 
 
 def compare(received: np.ndarray, expected: np.ndarray, tol: float) -> tuple[bool, str]:
@@ -526,19 +525,34 @@ def _run_worker(workdir: Path, cases: list[Case], limits: Limits, case_wall_s: f
     os.chmod(plan_path, 0o444)
     argv = [sys.executable, "-I", "-S", "-B", str(workdir / "worker.py"), str(workdir)]
     status_dir = workdir / "outputs" / "status"
+    items = {c.id for c in cases} | {f"import-{m}" for c in cases for m in worker.case_modules(c.plan())}
     return run_sandboxed(argv, workdir=workdir, limits=limits, writable=(),
-                         watchdog=_watchdog(status_dir, case_wall_s))
+                         watchdog=_watchdog(status_dir, case_wall_s, items))
 
 
-def _watchdog(status_dir: Path, case_wall_s: float):
-    """Kill the worker when one item (a case or an import) runs longer than case_wall_s."""
+def _watchdog(status_dir: Path, case_wall_s: float, items=None):
+    """Kill the worker when one item (a case or an import) runs longer than case_wall_s.
+
+    Trusts nothing the sandbox user can change: not mtimes (a student could keep touching
+    a .start file), only the grader's own clock. The clock restarts when an expected item's
+    .start file appears for the first time; each item restarts it at most once, so a run
+    lasts at most (items + 1) x case_wall_s however the files are played with (and the
+    submission's deadline bounds it anyway).
+    """
+    seen: set[str] = set()
+    last = [time.monotonic()]
+
     def check() -> str | None:
         try:
-            starts = [e for e in os.scandir(status_dir) if e.name.endswith(".start")]
-            newest = max((e.stat(follow_symlinks=False).st_mtime for e in starts), default=None)
+            names = os.listdir(status_dir)
         except OSError:
-            return None
-        if newest is not None and time.time() - newest > case_wall_s:
+            names = []
+        for n in names:
+            item = n[:-6] if n.endswith(".start") else None
+            if item and item not in seen and (items is None or item in items):
+                seen.add(item)
+                last[0] = time.monotonic()
+        if time.monotonic() - last[0] > case_wall_s:
             return f"one case ran longer than {case_wall_s:g} s"
         return None
     return check
@@ -557,7 +571,7 @@ def _in_flight(status_dir: Path) -> str | None:
 
 
 def grade_module(student_dir: Path, suite: Suite, *, workdir: Path, limits: Limits | None = None,
-                 case_wall_s: float = CASE_WALL_S) -> list[TaskResult]:
+                 case_wall_s: float = CASE_WALL_S, deadline: float | None = None) -> list[TaskResult]:
     """Grade one student's cs_layers on the suite; one TaskResult per module task.
 
     Inputs:
@@ -566,13 +580,15 @@ def grade_module(student_dir: Path, suite: Suite, *, workdir: Path, limits: Limi
     - workdir: an empty folder for this student only (mounted into the sandbox)
     - limits: sandbox limits per worker run (default Limits())
     - case_wall_s: the most one case or one module import may take
+    - deadline: time.monotonic() by which everything must be done (the submission's
+      budget); cases not finished by then are "timeout"
 
     The worker runs all cases in one sandboxed process; after a crash or a
     timeout it restarts from the next unfinished case (skipping the rest of a
     task that timed out or ran out of memory, and every case of a module whose
     import hung), so one bad function costs only its own task.
     """
-    limits = limits or Limits()
+    limits = limits or MODULE_LIMITS
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     present = _prepare_workdir(workdir, student_dir, suite)
@@ -591,7 +607,14 @@ def grade_module(student_dir: Path, suite: Suite, *, workdir: Path, limits: Limi
             for c in pending:
                 verdicts[c.id] = ("error", "not run: the worker crashed too many times")
             break
-        run = _run_worker(workdir, pending, limits, case_wall_s)
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            for c in pending:
+                verdicts[c.id] = ("timeout", OUT_OF_TIME)
+            break
+        run_limits = limits if left is None or left >= limits.wall_s else \
+            dataclasses.replace(limits, wall_s=left)
+        run = _run_worker(workdir, pending, run_limits, case_wall_s)
         _refuse_links(out_dir, status_dir)
         for c in pending:
             st = _read_json(status_dir / f"{c.id}.json")
@@ -599,6 +622,10 @@ def grade_module(student_dir: Path, suite: Suite, *, workdir: Path, limits: Limi
                 verdicts[c.id] = _check_case(c, out_dir, st)
         pending = [c for c in pending if c.id not in verdicts]
         if not pending:
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            for c in pending:
+                verdicts[c.id] = ("timeout", OUT_OF_TIME)
             break
         item = _in_flight(status_dir)
         kind = {"ok": "error", "crash": "error"}.get(run.status, run.status)
@@ -666,6 +693,14 @@ def _task_result(task: str, suite: Suite, verdicts: dict) -> TaskResult:
 
 
 # ---------------------------------------------------------------- task2_9: the trained model
+def model_macs(model) -> int:
+    """Multiply-adds of one forward pass of a ThreeLayerConvNet on one image."""
+    W1, W2, W3 = (model.params[k] for k in ("W1", "W2", "W3"))
+    F, C, fs, _ = W1.shape
+    _, H, W = getattr(model, "input_dim", None) or (C, 32, 32)
+    return int(F * C * fs * fs * H * W + W2.size + W3.size)  # 'same' conv, then two affines
+
+
 @functools.lru_cache(maxsize=2)
 def _heldout(name: str):
     from cs_layers.data import get_data
@@ -703,6 +738,12 @@ def grade_model(npz_path: Path | None, *, data=None) -> TaskResult:
     except (ValueError, OSError, zipfile.BadZipFile, KeyError) as err:
         return TaskResult(task, 0.0, points, "rejected",
                           f"the checkpoint could not be loaded: {str(err)[:300]}")
+    macs = model_macs(model)
+    if macs > MAX_MODEL_MACS:
+        return TaskResult(task, 0.0, points, "rejected",
+                          f"the model costs {macs / 1e6:.0f} M multiply-adds per image (limit "
+                          f"{MAX_MODEL_MACS / 1e6:.0f} M, about 3x the notebook's model); train "
+                          "a smaller one (fewer or smaller filters, a smaller hidden layer)")
     dataset = str(meta.get("dataset", "digits"))
     if dataset not in MODEL_THRESHOLDS:
         return TaskResult(task, 0.0, points, "rejected",

@@ -42,6 +42,7 @@ is recorded in the gradebook like every other cell.
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -59,7 +60,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grading import hidden_tests, markers
+from grading import hidden_tests, markers, safeio
 from grading.results import TaskResult
 from grading.sandbox import Limits, run_sandboxed
 
@@ -334,11 +335,12 @@ def _read_scores(course: Path, sid: str, nb: str, cells: dict, course_id: str) -
     from nbgrader.api import Gradebook
 
     db = course / "gradebook.db"
-    if db.is_symlink() or not db.is_file() or db.stat().st_size > MAX_DB_BYTES:
-        return {}, "the private gradebook is missing, a link or too large"
     with tempfile.TemporaryDirectory(prefix="nbscores-") as tmp:
         copy = Path(tmp, "gradebook.db")
-        shutil.copyfile(db, copy)  # read a private copy: the sandbox can no longer touch it
+        try:  # a private copy: the sandbox can no longer touch it (never blocks on a FIFO)
+            safeio.copy_bounded(db, copy, MAX_DB_BYTES)
+        except safeio.Unsafe as err:
+            return {}, f"the private gradebook is unusable: {err}"
         scores = {}
         try:
             with Gradebook(f"sqlite:///{copy}", course_id=course_id) as gb:
@@ -426,7 +428,8 @@ def _task_results(outcome: Outcome, cells: dict) -> list[TaskResult]:
 
 
 def grade_notebooks(staging: Path, student_id: str, *, workdir: Path, limits: Limits | None = None,
-                    course_out: Path | None = None, fast: bool = True) -> list[TaskResult]:
+                    course_out: Path | None = None, fast: bool = True,
+                    deadline: float | None = None) -> list[TaskResult]:
     """Autograde the submission's notebooks; TaskResults named nb:<task> / nb:<task>:manual.
 
     Inputs:
@@ -437,6 +440,8 @@ def grade_notebooks(staging: Path, student_id: str, *, workdir: Path, limits: Li
     - course_out: the autograde OUT folder: the template is cached there and the scores go
       to OUT/gradebook.db (with the autograded notebooks under OUT/autograded/<id>/convnets/).
     - fast: run the notebooks with CS_LAYERS_FAST=1 (the CI-length run; default).
+    - deadline: time.monotonic() by which the submission's budget runs out; a notebook
+      run gets at most what is left, and none starts after it ("timeout").
     """
     if not STUDENT_ID.match(student_id):
         raise ValueError(f"student id {student_id!r} is not a plain id; rename the submission")
@@ -452,8 +457,15 @@ def grade_notebooks(staging: Path, student_id: str, *, workdir: Path, limits: Li
     results, outcomes = [], []
     for nb in NOTEBOOKS:
         start = time.monotonic()
-        outcome = grade_notebook(Path(staging), student_id, nb, template, workdir=Path(workdir),
-                                 limits=limits, fast=fast)
+        left = None if deadline is None else deadline - start
+        if left is not None and left <= 0:
+            outcome = Outcome(nb, "timeout", f"{nb}.ipynb was not run: the time budget of this "
+                                             "submission ran out")
+        else:
+            nb_limits = limits if left is None or left >= limits.wall_s else \
+                dataclasses.replace(limits, wall_s=left)
+            outcome = grade_notebook(Path(staging), student_id, nb, template,
+                                     workdir=Path(workdir), limits=nb_limits, fast=fast)
         log.info("notebook %s of %s: %s in %.1f s", nb, student_id, outcome.status,
                  time.monotonic() - start)
         outcomes.append(outcome)

@@ -14,14 +14,22 @@ and the others are kept):
 - rlimits: CPU, address space, processes, file size, open files, no core files.
 - isolated interpreter: callers run ``python -I -S -B`` (see worker.py).
 
-Backends, in order of preference: bubblewrap (``bwrap``), util-linux
-``unshare`` (+ ``chroot``, ``setpriv``, ``prlimit``), and none (rlimits only).
-The wall-clock limit kills the whole process group and, with a pid namespace,
-everything inside it. Output goes to a private file outside the sandbox; only
-its tail comes back.
+- memory cgroup: memory and process count summed over all of a run's processes
+  (grading.cgroups; v2 or v1, as root).
+- disk quota: each submission's folders on a size-limited tmpfs (``bounded_folder``).
+
+Backends (``set_mode``, the ``--sandbox`` option; ``auto`` picks the first that works):
+bubblewrap (``bwrap``), util-linux ``unshare`` (+ ``chroot``, ``setpriv``,
+``prlimit``), and ``none``: no namespaces, but still a throw-away uid (a flock'd
+lease, ``uid_lease``), rlimits, the cgroup, and every process of that uid killed
+before the grader reads results. Without a uid to drop to, ``check_mode`` refuses
+to run student code unless the mode is ``unsafe``. The wall-clock limit kills the
+whole process group and, with a pid namespace, everything inside it. Output goes
+to a private file outside the sandbox; only its tail comes back.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -29,6 +37,7 @@ import secrets
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -46,8 +55,13 @@ LAYER_NAMES = (
     "unprivileged user",
     "rlimits",
     "isolated interpreter",
+    "memory cgroup",
+    "disk quota",
 )
 _UID_BASE, _UID_SPAN = 200_000, 100_000  # throw-away uids for sandboxed runs as root
+MODES = ("auto", "bwrap", "unshare", "none", "unsafe")
+MODE_ENV = "CS_LAYERS_SANDBOX"  # the --sandbox setting, inherited by grading processes
+_WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")  # where a uid without namespaces can write
 _DEV_FILES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
 _EXTRA_RO_FILES = ("/etc/ld.so.cache",)
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -61,6 +75,8 @@ class Limits:
     nproc: int = 16  # RLIMIT_NPROC (processes + threads of the sandbox uid)
     fsize_mb: int = 64  # RLIMIT_FSIZE: largest file (including captured output) in MiB
     output_kb: int = 64  # how much of the output's tail comes back in RunResult
+    total_memory_mb: int | None = None  # all processes together (cgroup, where available);
+    #                                     None: memory_mb
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,7 @@ class RunResult:
     duration_s: float
     missing_layers: tuple[str, ...] = ()  # isolation layers that were not active
     uid: int | None = None  # the throw-away uid it ran as (None: the grader's own)
+    peak_memory_mb: float | None = None  # all processes together (None: no cgroup here)
 
 
 def _python_ro_paths() -> list[str]:
@@ -255,20 +272,49 @@ def _probe(backend: str, userns: bool = False) -> tuple[bool, str]:
         return True, f"{backend} works"
 
 
+class SandboxRefused(RuntimeError):
+    """Student code must not run with this setting on this machine (the message says why)."""
+
+
+def mode() -> str:
+    """The --sandbox setting in force: auto (default), bwrap, unshare, none or unsafe."""
+    m = os.environ.get(MODE_ENV, "auto") or "auto"
+    return m if m in MODES else "auto"
+
+
+def set_mode(new: str) -> None:
+    """Choose the backend (`--sandbox`); inherited by forked and spawned grading processes."""
+    if new not in MODES:
+        raise ValueError(f"--sandbox {new!r}: choose one of {', '.join(MODES)}")
+    os.environ[MODE_ENV] = new
+    _backend.cache_clear()
+    detect_layers.cache_clear()
+
+
+def can_drop_privileges() -> bool:
+    return _is_root() and shutil.which("setpriv", path=_SYSTEM_PATH) is not None
+
+
 @functools.lru_cache(maxsize=1)
 def _backend() -> tuple[str | None, bool, str]:
-    """(backend, userns, why) — backend is 'bwrap', 'unshare' or None."""
+    """(backend, userns, why) for mode(): backend is 'bwrap', 'unshare' or None."""
+    m = mode()
+    if m in ("none", "unsafe"):
+        return None, False, f"--sandbox {m}: no namespaces by choice"
     if not sys.platform.startswith("linux"):
         return None, False, f"no Linux namespaces on {sys.platform}"
     reasons = []
     needed = ["unshare", "chroot", "prlimit", "env", "mount"] + (["setpriv"] if _is_root() else [])
-    if shutil.which("bwrap", path=_SYSTEM_PATH) and shutil.which("prlimit", path=_SYSTEM_PATH):
-        ok, why = _probe("bwrap")
-        if ok:
-            return "bwrap", False, "bubblewrap"
-        reasons.append(why)
-    else:
-        reasons.append("bwrap not installed (Debian: apt-get install -y bubblewrap)")
+    if m in ("auto", "bwrap"):
+        if shutil.which("bwrap", path=_SYSTEM_PATH) and shutil.which("prlimit", path=_SYSTEM_PATH):
+            ok, why = _probe("bwrap")
+            if ok:
+                return "bwrap", False, "bubblewrap"
+            reasons.append(why)
+        else:
+            reasons.append("bwrap not installed (Debian: apt-get install -y bubblewrap)")
+        if m == "bwrap":
+            return None, False, "; ".join(reasons)
     missing = [t for t in needed if not shutil.which(t, path=_SYSTEM_PATH)]
     if missing:
         reasons.append(f"missing {', '.join(missing)} (Debian: util-linux, coreutils)")
@@ -285,6 +331,34 @@ def _backend() -> tuple[str | None, bool, str]:
     return None, False, "; ".join(reasons)
 
 
+def check_mode() -> str:
+    """The backend student code will run under ('bwrap', 'unshare', 'none' or 'unsafe').
+
+    Raises SandboxRefused when the requested backend does not work here, or when no
+    namespace backend is used and the grader cannot drop privileges to a throw-away uid
+    (not root, or no setpriv): student code would then run as the grader itself, able to
+    read the reference and rewrite the results. `--sandbox unsafe` accepts that risk.
+    """
+    m = mode()
+    backend, _, why = _backend()
+    if backend is not None:
+        return backend
+    if m in ("bwrap", "unshare"):
+        raise SandboxRefused(f"--sandbox {m} does not work on this machine: {why}. Install it "
+                             "(Debian: apt-get install -y bubblewrap util-linux), or choose "
+                             "--sandbox auto / none")
+    if m == "unsafe":
+        return "unsafe"
+    if can_drop_privileges():
+        return "none"
+    who = "the grader is not root" if _is_root() is False else "setpriv (util-linux) is missing"
+    raise SandboxRefused(
+        f"refusing to run student code: no namespace sandbox here ({why}) and {who}, so "
+        "student code would run as the grader's own user, able to read the reference "
+        "solution and rewrite the results. Grade as root (the code then runs as a throw-away "
+        "uid), install bubblewrap, or pass --sandbox unsafe on a machine you can throw away")
+
+
 @functools.lru_cache(maxsize=1)
 def detect_layers() -> dict[str, tuple[bool, str]]:
     """Which isolation layers are active here, and why one is missing.
@@ -299,8 +373,12 @@ def detect_layers() -> dict[str, tuple[bool, str]]:
             (True, f"runs as a fresh uid >= {_UID_BASE} (setpriv)") if shutil.which("setpriv", path=_SYSTEM_PATH)
             else (False, "grader runs as root and setpriv is missing: install util-linux")
         )
+    elif hasattr(os, "geteuid") and ns:
+        uid_layer = (True, f"grader runs as uid {os.geteuid()} (not root); the worker keeps it "
+                           "inside its own namespaces")
     elif hasattr(os, "geteuid"):
-        uid_layer = (True, f"grader runs as uid {os.geteuid()} (not root); the worker keeps it")
+        uid_layer = (False, f"grader runs as uid {os.geteuid()} (not root) without namespaces: "
+                            "student code runs as the grader's own user (--sandbox unsafe only)")
     else:
         uid_layer = (False, "no POSIX users on this platform")
     try:
@@ -320,6 +398,8 @@ def detect_layers() -> dict[str, tuple[bool, str]]:
         "rlimits": rl,
         "isolated interpreter": (True, "python -I -S -B: no user site, no PYTHON* variables, "
                                        "no .pth files, student package first on sys.path"),
+        "memory cgroup": _cgroup_layer(),
+        "disk quota": _disk_layer(),
     }
     for name, (active, reason) in layers.items():
         if not active:
@@ -327,17 +407,261 @@ def detect_layers() -> dict[str, tuple[bool, str]]:
     return layers
 
 
+def _cgroup_layer() -> tuple[bool, str]:
+    from grading import cgroups
+    ok, why = cgroups.available()
+    if ok:
+        return True, f"{why}: memory (no swap) and process count summed over all of a run's processes"
+    return False, (f"{why}; memory is bounded per process only (RLIMIT_AS), so several "
+                   "processes of one run may together use more")
+
+
+def _disk_layer() -> tuple[bool, str]:
+    ok, why = tmpfs_works()
+    if ok:
+        return True, "each submission's folders sit on their own size-limited tmpfs"
+    return False, (f"{why}; disk is bounded per file only (RLIMIT_FSIZE) and by the number of "
+                   "files a run can make before its deadline")
+
+
+@functools.lru_cache(maxsize=1)
+def tmpfs_works() -> tuple[bool, str]:
+    """Can the grader mount a size-limited tmpfs (root with CAP_SYS_ADMIN on Linux)?"""
+    if not sys.platform.startswith("linux") or not _is_root():
+        return False, "the grader cannot mount a tmpfs (not root on Linux)"
+    with tempfile.TemporaryDirectory(prefix="tmpfs-probe-") as d:
+        if not _mount_tmpfs(Path(d), 1):
+            return False, "mounting a tmpfs is not allowed here (a container without CAP_SYS_ADMIN?)"
+        _umount(Path(d))
+    return True, "tmpfs"
+
+
+def _mount_tmpfs(path: Path, size_mb: int) -> bool:
+    r = subprocess.run([_which("mount"), "-t", "tmpfs", "-o",
+                        f"size={size_mb}m,mode=0700,nosuid,nodev", "cs-layers-work", str(path)],
+                       capture_output=True, env={"PATH": _SYSTEM_PATH})
+    return r.returncode == 0
+
+
+def _umount(path: Path) -> None:
+    subprocess.run([_which("umount"), "-l", str(path)], capture_output=True,
+                   env={"PATH": _SYSTEM_PATH})
+
+
+@contextlib.contextmanager
+def bounded_folder(path: Path, size_mb: int):
+    """Mount a size_mb tmpfs on the empty folder `path` for the block (disk bound per submission).
+
+    Yields True when the bound holds, False when tmpfs cannot be mounted here (the folder
+    is then used as it is). Unmounted (lazily) at the end, whatever happened.
+    """
+    global _BOUNDED
+    path = Path(path)
+    mounted = tmpfs_works()[0] and _mount_tmpfs(path, size_mb)
+    _BOUNDED = path if mounted else None
+    try:
+        yield mounted
+    finally:
+        _BOUNDED = None
+        if mounted:
+            _umount(path)
+
+
+_BOUNDED: Path | None = None  # the tmpfs of the submission being graded (disk use is sampled)
+_USAGE: dict[str, float] = {}  # peaks since reset_usage(), over the runs of this process
+
+
+def reset_usage() -> None:
+    _USAGE.clear()
+
+
+def usage() -> dict[str, float]:
+    """Peaks since reset_usage(): peak_memory_mb (all processes of a run, cgroup) and
+    peak_disk_mb (the submission's tmpfs), where this machine can measure them."""
+    return dict(_USAGE)
+
+
+def _note(key: str, value: float | None) -> None:
+    if value is not None:
+        _USAGE[key] = max(_USAGE.get(key, 0.0), round(value, 1))
+
+
+def _sample_disk() -> None:
+    if _BOUNDED is not None:
+        try:
+            st = os.statvfs(_BOUNDED)
+        except OSError:
+            return
+        _note("peak_disk_mb", (st.f_blocks - st.f_bfree) * st.f_frsize / 2**20)
+
+
 def missing_layers() -> tuple[str, ...]:
     return tuple(name for name, (ok, _) in detect_layers().items() if not ok)
 
 
-def _reachable(path: Path) -> bool:
-    """Can any user traverse every parent of path (needed without a mount namespace)?"""
-    return all(os.stat(p).st_mode & 0o001 for p in path.parents)
+def _open_parents(path: Path) -> None:
+    """Without a mount namespace the sandbox uid must traverse every parent of its folder.
+
+    A parent the grader owns that others cannot enter (mkdtemp makes 0700 folders) gets
+    o+x only: traversable, not listable. A parent owned by someone else that is closed
+    stops the run: the student's code would otherwise run as the grader's uid.
+    """
+    for p in reversed(path.parents):
+        st = os.stat(p)
+        if st.st_mode & 0o001:
+            continue
+        if st.st_uid != os.geteuid():
+            raise SandboxRefused(f"{p} (owner uid {st.st_uid}) cannot be entered by other users, "
+                                 f"so the sandbox uid cannot reach {path}; grade in a folder "
+                                 "below world-traversable folders")
+        os.chmod(p, stat.S_IMODE(st.st_mode) | 0o001)
 
 
-def _fresh_uid() -> int:
-    return _UID_BASE + secrets.randbelow(_UID_SPAN)
+def interpreter_reachable() -> bool:
+    """Can other users reach this Python's real executable (needed to re-exec it without
+    namespaces, e.g. nbgrader starting a kernel)? A pyenv under a 0700 /root cannot."""
+    real = Path(os.path.realpath(sys.executable))
+    return all(os.stat(p).st_mode & 0o001 for p in real.parents)
+
+
+def _lock_dir() -> Path:
+    """A root-owned 0700 folder of per-uid lock files (shared by all grader processes)."""
+    for base in ("/run", tempfile.gettempdir()):
+        d = Path(base, "cs-layers-sandbox-uids")
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass
+        except OSError:
+            continue
+        st = os.lstat(d)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077:
+            return d
+    raise SandboxRefused("no private folder for the sandbox uid locks (/run or the temp folder "
+                         "holds a cs-layers-sandbox-uids that is not root's and 0700); remove it")
+
+
+@contextlib.contextmanager
+def uid_lease():
+    """A throw-away uid no other run (in any grader process) holds: flock'd for the run.
+
+    A uid that still owns processes (left by a killed grader) is never handed out.
+    """
+    import fcntl
+
+    d = _lock_dir()
+    for _ in range(1000):
+        uid = _UID_BASE + secrets.randbelow(_UID_SPAN)
+        fd = os.open(d / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        if uid_processes(uid):
+            os.close(fd)
+            continue
+        try:
+            yield uid
+        finally:
+            os.close(fd)  # releases the lock
+        return
+    raise SandboxRefused("no free sandbox uid after 1000 tries; are thousands of runs going on?")
+
+
+def reap_orphans() -> list[int]:
+    """Kill what runs of a killed grader left: processes of sandbox uids no live run holds.
+
+    A live run (in any grader process) holds its uid's lock; a uid whose lock can be taken
+    but that still owns processes belongs to a grader that died mid-run. Returns those uids.
+    """
+    import fcntl
+
+    if not can_drop_privileges():
+        return []
+    reaped = []
+    d = _lock_dir()
+    for entry in os.scandir(d):
+        name = entry.name
+        if not (name.endswith(".lock") and name[:-5].isdigit()):
+            continue
+        uid = int(name[:-5])
+        if not _UID_BASE <= uid < _UID_BASE + _UID_SPAN:
+            continue
+        fd = os.open(entry.path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # a live run holds it
+        try:
+            if uid_processes(uid):
+                kill_uid(uid)
+                remove_uid_files(uid)
+                reaped.append(uid)
+            # the lock file stays: unlinking it could let two runs lock two files of one uid
+        finally:
+            os.close(fd)
+    from grading import cgroups
+    cgroups.remove_empty()
+    return reaped
+
+
+def kill_uid(uid: int, timeout: float = 10.0) -> int:
+    """SIGKILL every process of uid until none is left (they may fork meanwhile); count killed."""
+    deadline = time.monotonic() + timeout
+    killed = 0
+    while True:
+        pids = uid_processes(uid)
+        if not pids:
+            return killed
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)  # only pids owned by this run's throw-away uid
+                killed += 1
+            except OSError:
+                pass
+        if time.monotonic() > deadline:
+            log.warning("sandbox uid %d still has processes after %.0f s", uid, timeout)
+            return killed
+        time.sleep(0.01)
+
+
+def remove_uid_files(uid: int, places=_WORLD_WRITABLE) -> list[str]:
+    """Delete what uid left in the world-writable folders (no namespaces: /tmp is shared)."""
+    removed = []
+    for place in places:
+        try:
+            entries = list(os.scandir(place))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                if e.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if e.is_dir(follow_symlinks=False):
+                    shutil.rmtree(e.path, ignore_errors=True)
+                else:
+                    os.unlink(e.path)
+                removed.append(e.path)
+            except OSError:
+                pass
+    return removed
+
+
+def close_to_others(paths) -> list[str]:
+    """chmod o-rwx the given folders/files (the grader's secrets when there are no namespaces)."""
+    changed = []
+    for p in paths:
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode) or not st.st_mode & 0o007:
+            continue
+        os.chmod(p, stat.S_IMODE(st.st_mode) & ~0o007)
+        changed.append(str(p))
+    return changed
 
 
 def _classify(rc: int, timed_out: bool, tail: str, namespaced: bool) -> str:
@@ -374,25 +698,39 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, limits: Limits, ro_path
     Returns RunResult(returncode, status, output_tail, duration_s, missing_layers).
     """
     workdir = Path(workdir).resolve()
+    chosen = check_mode()  # raises SandboxRefused rather than run student code as the grader
     backend, userns, _ = _backend()
     missing = missing_layers()
     full_env = _default_env(workdir)
     full_env.update(env or {})
-    uid = _fresh_uid() if _is_root() and shutil.which("setpriv", path=_SYSTEM_PATH) else None
-    if uid is not None and backend is None and not _reachable(workdir):
-        log.warning("SANDBOX LAYER MISSING: unprivileged user: %s sits below a folder other users "
-                    "cannot enter; the worker keeps the grader's uid. Put work folders under a "
-                    "world-traversable folder (e.g. mode 0711).", workdir)
-        uid = None
-        missing = tuple(missing) + ("unprivileged user",)
-    if uid is not None:
-        for rel in writable:
-            target = workdir / rel
-            for root, dirs, files in os.walk(target):
-                for name in dirs + files:
-                    os.lchown(os.path.join(root, name), uid, uid)
-            os.lchown(target, uid, uid)
-        os.chmod(workdir, os.stat(workdir).st_mode | 0o755)  # the sandbox uid must reach it
+    with contextlib.ExitStack() as stack:
+        uid = stack.enter_context(uid_lease()) if can_drop_privileges() else None
+        if uid is not None:
+            _hand_over(workdir, writable, uid, namespaced=backend is not None)
+        elif chosen == "unsafe":
+            log.warning("SANDBOX UNSAFE: student code runs as the grader's own uid %s",
+                        os.geteuid() if hasattr(os, "geteuid") else "?")
+        return _run(argv, workdir, limits, full_env, backend, userns, uid, missing, ro_paths,
+                    watchdog)
+
+
+def _hand_over(workdir: Path, writable, uid: int, namespaced: bool) -> None:
+    """Give uid its writable paths; workdir: root-owned, group uid (only that uid may enter)."""
+    for rel in writable:
+        target = workdir / rel
+        for root, dirs, files in os.walk(target):
+            for name in dirs + files:
+                os.lchown(os.path.join(root, name), uid, uid)
+        os.lchown(target, uid, uid)
+    owner = os.lstat(workdir).st_uid
+    os.chown(workdir, owner, uid)
+    os.chmod(workdir, 0o700 if owner == uid else 0o750)  # other students' uids stay out
+    if not namespaced:
+        _open_parents(workdir)
+
+
+def _run(argv, workdir: Path, limits: Limits, full_env, backend, userns, uid, missing, ro_paths,
+         watchdog) -> RunResult:
     ro = _python_ro_paths() + [str(p) for p in ro_paths]
     scratch = tempfile.mkdtemp(prefix="sandbox-")  # private to the grader: never mounted inside
     try:
@@ -407,18 +745,35 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, limits: Limits, ro_path
             cmd = _plain_command(argv, workdir, full_env, limits, uid)
             if cmd == list(argv):
                 preexec = _rlimit_preexec(limits)
+        from grading import cgroups
+        group = cgroups.Group.create(f"run-{uid if uid is not None else os.getpid()}",
+                                     (limits.total_memory_mb or limits.memory_mb) << 20,
+                                     limits.nproc + 8)
+        if group is not None:
+            preexec = _chain(group.enter, preexec)
         with tempfile.TemporaryFile(dir=scratch) as out:
             start = time.monotonic()
-            proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                cwd=str(workdir), env=full_env if backend is None else {"PATH": _SYSTEM_PATH},
-                start_new_session=True, preexec_fn=preexec,
-            )
-            rc, timed_out = _wait(proc, start, limits.wall_s, watchdog)
-            duration = time.monotonic() - start
-            _kill_group(proc)  # stragglers that outlived the main process (no pid namespace)
+            try:
+                proc = subprocess.Popen(
+                    cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    cwd=str(workdir), env=full_env if backend is None else {"PATH": _SYSTEM_PATH},
+                    start_new_session=True, preexec_fn=preexec,
+                )
+                rc, timed_out = _wait(proc, start, limits.wall_s, watchdog)
+                duration = time.monotonic() - start
+                _kill_group(proc)  # stragglers that outlived the main process (no pid namespace)
+                _sample_disk()
+                oom = group is not None and (group.oom_killed() or group.hit_limit())
+                peak = group.peak_bytes() if group is not None else None
+            finally:
+                if group is not None:
+                    group.close()  # kills whatever of the run is left, daemons included
             if uid is not None:  # nothing of the run may still be writing when the grader reads
-                _wait_uid_gone(uid, timeout=5.0)
+                if backend is None:
+                    kill_uid(uid)  # daemons that left the process group
+                    remove_uid_files(uid)
+                else:
+                    _wait_uid_gone(uid, timeout=5.0)
             size = out.seek(0, os.SEEK_END)
             cap = limits.output_kb * 1024
             out.seek(max(0, size - cap))
@@ -428,7 +783,21 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, limits: Limits, ro_path
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     status = _classify(rc, timed_out, tail, namespaced=backend is not None)
-    return RunResult(rc, status, tail, duration, missing, uid)
+    if oom and status in ("timeout", "crash"):  # killed, or thrashing at the limit when stopped
+        status = "memory"
+    _note("peak_memory_mb", None if peak is None else peak / 2**20)
+    return RunResult(rc, status, tail, duration, missing, uid,
+                     None if peak is None else round(peak / 2**20, 1))
+
+
+def _chain(first, second):
+    if second is None:
+        return first
+
+    def both():
+        first()
+        second()
+    return both
 
 
 def _wait(proc: subprocess.Popen, start: float, wall_s: float, watchdog) -> tuple[int, bool]:
@@ -440,6 +809,7 @@ def _wait(proc: subprocess.Popen, start: float, wall_s: float, watchdog) -> tupl
             return proc.wait(timeout=max(0.0, min(step, left))), False
         except subprocess.TimeoutExpired:
             pass
+        _sample_disk()
         if time.monotonic() - start >= wall_s or (watchdog is not None and watchdog()):
             _kill_group(proc)
             return proc.wait(), True

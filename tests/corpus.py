@@ -291,6 +291,137 @@ _FORK_BOMB = textwrap.dedent("""
 """)
 
 
+# ---------------------------------------------------------------- attacks on the grader's boundary
+
+_CURRENT_CASE = textwrap.dedent("""
+    import atexit as _atexit, os as _os
+
+    def _current_case():
+        names = _os.listdir("outputs/status")  # the worker's cwd is its work folder
+        started = {n[:-6] for n in names if n.endswith(".start")}
+        done = {n[:-5] for n in names if n.endswith(".json")}
+        left = sorted(i for i in started - done if not i.startswith("import-"))
+        return left[-1] if left else None
+
+""")
+
+_PLANT_AT_EXIT = _CURRENT_CASE + textwrap.dedent("""
+    def _plant(kind):
+        cid = _current_case()
+
+        def swap():  # after the worker wrote this case's status and outputs
+            for name in _os.listdir("outputs"):
+                if name.startswith(cid + "__"):
+                    _os.unlink("outputs/" + name)
+                    _os.mkfifo("outputs/" + name)
+            status = "outputs/status/" + cid + ".json"
+            _os.unlink(status)
+            if kind == "fifo":
+                _os.mkfifo(status)  # a grader that open()s it blocks forever
+            else:
+                with open(status, "w") as f:  # 8000 bytes, 4000 levels: RecursionError in json
+                    f.write("[" * 4000 + "]" * 4000)
+        _atexit.register(swap)
+
+""")
+
+
+def _keep_alive() -> str:
+    return _CURRENT_CASE + wrap("max_pool_backward_naive", """
+        import time
+        cid = _current_case()
+        if _os.fork() == 0:  # keeps the case looking fresh: mtimes and new .start names
+            end, i = time.time() + 120, 0
+            while time.time() < end:
+                try:
+                    _os.utime("outputs/status/" + cid + ".start")
+                    open("outputs/status/keepalive%d.start" % i, "w").close()
+                except OSError:
+                    pass
+                i += 1
+                time.sleep(0.2)
+            _os._exit(0)
+        while True:
+            time.sleep(1)
+    """)
+
+
+_DISK_FILL_PROCS = wrap("conv_backward_naive", """
+    import os
+    kids = []
+    for k in range(4):  # 4 processes x 6 files x 60 MiB = 1.4 GiB; each file under RLIMIT_FSIZE
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                for i in range(6):
+                    with open("outputs/fill%d_%d.bin" % (k, i), "wb") as f:
+                        for _ in range(60):
+                            f.write(b"\\0" * (1 << 20))
+            except OSError:
+                code = 1
+            os._exit(code)
+        kids.append(pid)
+    failed = [os.waitpid(p, 0)[1] for p in kids]
+    for name in os.listdir("outputs"):  # leave room for the other tasks' outputs
+        if name.startswith("fill"):
+            os.unlink("outputs/" + name)
+    if any(failed):
+        raise OSError("the disk filled up")
+    return _orig(*args, **kwargs)  # reached only when 1.4 GiB fit: no disk bound
+""")
+
+_MEMORY_PROCS = wrap("spatial_groupnorm_backward", """
+    import os, time
+    kids = []
+    for k in range(4):  # 4 x 700 MiB: each under RLIMIT_AS (2 GiB), 2.8 GiB together
+        pid = os.fork()
+        if pid == 0:
+            import mmap  # MAP_POPULATE: every page touched at once
+            block = mmap.mmap(-1, 700 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+                              | mmap.MAP_POPULATE)
+            time.sleep(2)
+            os._exit(0)
+        kids.append(pid)
+    if any(os.waitpid(p, 0)[1] for p in kids):
+        raise MemoryError("a process of this run was killed for memory")
+    return _orig(*args, **kwargs)  # reached only when 2.8 GiB fit: no total memory bound
+""")
+
+
+def _daemon(ctx: Context) -> str:
+    target = ctx.out / "results" / "daemon.json"
+    loop = f"while :; do echo '{{}}' > {target} 2>/dev/null; sleep 0.2; done"
+    return wrap("conv_backward_naive", f"""
+        import os
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:  # a daemon that tries to rewrite this student's result later
+                os.execv("/bin/sh", ["/bin/sh", "-c", {loop!r}, {daemon_marker(ctx)!r}])
+            os._exit(0)
+        dx, dw, db = _orig(*args, **kwargs)
+        return dx, dw * 2, db
+    """)
+
+
+def _expensive_checkpoint(dest: Path, ctx: Context) -> Path:
+    from cs_layers.cnn import ThreeLayerConvNet, save_model
+
+    _reference(dest, ctx)
+    # 128 filters of 9x9 on 3x32x32 images: 32 M multiply-adds per image, in a 1.4 MiB file
+    model = ThreeLayerConvNet(input_dim=(3, 32, 32), num_filters=128, filter_size=9,
+                              hidden_dim=10, weight_scale=1e-2)
+    (dest / MODEL_FILE).parent.mkdir(parents=True, exist_ok=True)
+    save_model(dest / MODEL_FILE, model, dataset="digits")
+    return dest
+
+
+def daemon_marker(ctx: Context) -> str:
+    """A string only the daemon case's leftover process would carry in its command line."""
+    return str(ctx.out)
+
+
+
 def cases(ctx: Context | None = None) -> list[Case]:
     """All corpus cases: >= 20 broken/hostile ones, plus correct and partly wrong."""
     rej = {"*": "rejected"}
@@ -378,10 +509,10 @@ def cases(ctx: Context | None = None) -> list[Case]:
         # --- reaching past the working folder
         Case("read_outside", patched("layers.py", _read_attack),
              {"task2_3": "failed"}, "right answer only if it can read the reference, hidden tests, "
-             "seed, gradebook or another submission", needs=("mount namespace",)),
+             "seed, gradebook or another submission", needs=("unprivileged user",)),
         Case("write_outside", patched("layers.py", _write_attack),
              {"task2_4": "failed"}, "right answer only if it can write outside its folder",
-             needs=("mount namespace", "unprivileged user")),
+             needs=("unprivileged user",)),
         # --- tampering with the checks
         Case("monkeypatch_numpy", patched("layers.py", _MONKEYPATCH_NUMPY + "\n" + wrap(
                  "spatial_groupnorm_backward", """
@@ -396,6 +527,27 @@ def cases(ctx: Context | None = None) -> list[Case]:
         Case("shadow_modules", _shadow_modules, {}, "numpy.py, sitecustomize.py, "
              "usercustomize.py, cs_layers/numpy.py that os._exit(7) if imported (never are)"),
         # --- notebooks (module code correct)
+        # --- the grader's boundary: special files, keep-alive, cost per student, leftovers
+        Case("fifo_status", patched("layers.py", _PLANT_AT_EXIT + wrap("spatial_groupnorm_backward", """
+                 _plant("fifo")
+                 return _orig(*args, **kwargs)
+             """)), {"task2_11": "error"}, "at exit, swaps its status and outputs for FIFOs"),
+        Case("deep_json_status", patched("layers.py", _PLANT_AT_EXIT + wrap("max_pool_backward_naive", """
+                 _plant("deep")
+                 return _orig(*args, **kwargs)
+             """)), {"task2_4": "error"}, "at exit, rewrites its status as JSON 4000 levels deep"),
+        Case("keep_alive", lambda d, c: patched("layers.py", _keep_alive())(d, c),
+             {"task2_4": "timeout"}, "hangs while a child keeps touching its .start file"),
+        Case("expensive_checkpoint", _expensive_checkpoint, {"task2_9": "rejected"},
+             "a checkpoint of 32 M multiply-adds per image (minutes of CPU on the test set)"),
+        Case("disk_fill_procs", patched("layers.py", _DISK_FILL_PROCS), {"task2_3": "error"},
+             "4 processes write 1.4 GiB in 60 MiB files (the tmpfs holds 512 MiB)",
+             needs=("disk quota",)),
+        Case("memory_procs", patched("layers.py", _MEMORY_PROCS), {"task2_11": "memory"},
+             "4 processes touch 700 MiB each (2.8 GiB together)", needs=("memory cgroup",)),
+        Case("daemon", patched("layers.py", _daemon), {"task2_3": "failed"},
+             "a double-forked daemon that keeps trying to rewrite its result file",
+             needs=("unprivileged user",)),
         Case("corrupt_notebook", _corrupt_notebook, {}, "truncated JSON", notebook="rejected"),
         Case("deleted_grade_cell", lambda d, c: _notebook(d, c, _delete_grade_cells), {},
              "first grade cell deleted", notebook="rejected"),

@@ -26,14 +26,16 @@ from grading import autograde
 from grading.results import TaskResult
 
 try:
-    from corpus import Context, build_corpus, cases, expected_statuses, write_targets
+    from corpus import (Context, build_corpus, cases, daemon_marker, expected_statuses,
+                        write_targets)
 except ImportError:  # collected as a package (tests/__init__.py)
-    from tests.corpus import Context, build_corpus, cases, expected_statuses, write_targets
+    from tests.corpus import (Context, build_corpus, cases, daemon_marker, expected_statuses,
+                              write_targets)
 
 
 # ---------------------------------------------------------------- fake grading core
 
-def _fake_grade_module(student_dir, suite, *, workdir, limits=None):
+def _fake_grade_module(student_dir, suite, *, workdir, limits=None, deadline=None):
     src = student_dir / "cs_layers" / "layers.py"
     if not src.is_file():
         return [TaskResult("task2_1", 0.0, 10.0, "missing", "cs_layers/layers.py is missing")]
@@ -195,9 +197,32 @@ needs_core = pytest.mark.skipif(not HAVE_CORE, reason="grading/hidden_tests.py i
 CASE_NAMES = [c.name for c in cases()]
 
 
-def _layers():
+def _layers(mode="auto"):
+    """The layers `python -m grading autograde --sandbox MODE` will have on this machine."""
     from grading import sandbox
-    return sandbox.detect_layers()
+    old = os.environ.get(sandbox.MODE_ENV)
+    sandbox.set_mode(mode)
+    try:
+        return sandbox.detect_layers()
+    finally:
+        if old is None:
+            os.environ.pop(sandbox.MODE_ENV, None)
+        else:
+            os.environ[sandbox.MODE_ENV] = old
+        sandbox._backend.cache_clear()
+        sandbox.detect_layers.cache_clear()
+
+
+def _can_drop():
+    from grading import sandbox
+    return sandbox.can_drop_privileges()
+
+
+# The corpus is graded under the default backend (bwrap where it works) and under
+# --sandbox none (a throw-away uid, rlimits, cgroup and tmpfs, no namespaces): every case
+# must get the same exact statuses under both.
+MODES = ["auto", pytest.param("none", marks=pytest.mark.skipif(
+    not _can_drop(), reason="--sandbox none needs root (a throw-away uid to drop to)"))]
 
 
 def _autograde(subs, out, *extra, timeout=900):
@@ -206,25 +231,26 @@ def _autograde(subs, out, *extra, timeout=900):
                           text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def corpus_run(tmp_path_factory):
-    """Build the whole corpus and grade it once with --jobs 2."""
+@pytest.fixture(scope="module", params=MODES)
+def corpus_run(request, tmp_path_factory):
+    """Build the whole corpus and grade it once with --jobs 2 (per --sandbox mode)."""
     from grading.examples import train_model
 
-    root = tmp_path_factory.mktemp("corpus")
+    mode = request.param
+    root = tmp_path_factory.mktemp(f"corpus-{mode}")
     model = root / "model.npz"
     acc = train_model(model, epochs=2)
     assert acc > 0.9, f"the corpus model trained to only {acc:.3f}; raise epochs in train_model"
     ctx = Context(submissions=root / "submissions", out=root / "out", model=model)
-    layers = _layers()
+    layers = _layers(mode)
     runnable = [c for c in cases(ctx) if all(layers[n][0] for n in c.needs)]
     build_corpus(ctx.submissions, ctx, runnable)
     start = time.monotonic()
-    proc = _autograde(ctx.submissions, ctx.out, "--jobs", "2")
+    proc = _autograde(ctx.submissions, ctx.out, "--jobs", "2", "--sandbox", mode)
     took = time.monotonic() - start
-    print(f"corpus of {len(runnable)} submissions graded in {took:.1f} s")
+    print(f"corpus of {len(runnable)} submissions graded with --sandbox {mode} in {took:.1f} s")
     records = {p.stem: json.loads(p.read_text()) for p in (ctx.out / "results").glob("*.json")}
-    return types.SimpleNamespace(ctx=ctx, proc=proc, records=records, layers=layers,
+    return types.SimpleNamespace(ctx=ctx, proc=proc, records=records, layers=layers, mode=mode,
                                  runnable={c.name: c for c in runnable}, took=took)
 
 
@@ -292,6 +318,33 @@ def test_attacks_left_no_trace_on_the_host(corpus_run):
     assert not (corpus_run.ctx.out.parent / "evil_zip_slip.py").exists()
     correct = corpus_run.ctx.out / "results" / "correct.json"
     assert "student was here" not in correct.read_text()
+
+
+@pytest.mark.slow
+@needs_core
+def test_no_student_process_outlives_the_run(corpus_run):
+    """The daemon case's double-forked process (and every other) is gone when grading ends."""
+    marker = daemon_marker(corpus_run.ctx).encode()
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker in f.read():
+                    left.append(pid)
+        except OSError:
+            pass
+    assert not left, f"processes of the graded class survived the run: {left}"
+    daemon = corpus_run.ctx.out / "results" / "daemon.json"
+    if "daemon" in corpus_run.runnable:
+        assert json.loads(daemon.read_text())["complete"] is True, "the daemon rewrote its result"
+
+
+@pytest.mark.slow
+@needs_core
+def test_keep_alive_does_not_keep_the_run_alive(corpus_run):
+    """Touching .start files does not feed the watchdog: one case wall (5 s), not the run's 30 s."""
+    took = corpus_run.records["keep_alive"]["duration_s"]
+    assert took < 25, f"keep_alive took {took:.1f} s: the watchdog trusted the student's files"
 
 
 @pytest.mark.slow

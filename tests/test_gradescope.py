@@ -83,8 +83,9 @@ def _gradescope_root(tmp_path, bundle, name):
     return root
 
 
-def _run_autograder(root):
-    env = {**os.environ, "GRADESCOPE_ROOT": str(root), "GRADESCOPE_PYTHON": sys.executable}
+def _run_autograder(root, **extra_env):
+    env = {**os.environ, "GRADESCOPE_ROOT": str(root), "GRADESCOPE_PYTHON": sys.executable,
+           **extra_env}
     proc = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -104,6 +105,27 @@ def test_run_autograder_grades_a_correct_submission(tmp_path, bundle):
     assert all(t["visibility"] == "after_published" for t in module)
     assert payload["score"] == sum(t["score"] for t in payload["tests"])
     assert "sandbox layers" in stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAVE_CORE, reason="grading/hidden_tests.py is not there yet")
+@pytest.mark.skipif(not (hasattr(os, "geteuid") and os.geteuid() == 0),
+                    reason="--sandbox none needs root (Gradescope runs as root)")
+def test_run_autograder_without_namespaces_drops_to_a_uid(tmp_path, bundle):
+    """A container that allows no namespaces: CS_LAYERS_SANDBOX=none, as such a container gets."""
+    root = _gradescope_root(tmp_path, bundle, "none")
+    copy_reference(root / "submission")
+    payload, stdout = _run_autograder(root, CS_LAYERS_SANDBOX="none")
+    assert "--sandbox none" in stdout and "[on ] unprivileged user" in stdout, stdout[:3000]
+    assert "[OFF] mount namespace" in stdout
+    module = [t for t in payload["tests"] if t["name"].startswith("task") and t["name"] != "task2_9"]
+    assert module and all(t["score"] == t["max_score"] > 0 for t in module)
+
+
+def test_setup_installs_bubblewrap_and_run_autograder_picks_a_backend():
+    from grading.gradescope import RUN_AUTOGRADER, SETUP_SH
+    assert "apt-get install -y --no-install-recommends bubblewrap\n" in SETUP_SH
+    assert '--sandbox "${CS_LAYERS_SANDBOX:-auto}"' in RUN_AUTOGRADER
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
 """Hidden-test suite: inputs from the seed, reference full marks, safe messages, model grading."""
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -135,10 +136,15 @@ def test_worker_outputs_are_validated_as_data(tmp_path):
     assert hidden_tests._load_output(pickled, exp)[0] is None
     link = tmp_path / "link.npy"
     link.symlink_to(good)
-    assert hidden_tests._load_output(link, exp) == (None, "no output was written")
+    arr, why = hidden_tests._load_output(link, exp)
+    assert arr is None and "not a regular file" in why
     huge = tmp_path / "huge.npy"
     np.save(huge, np.zeros(10_000))
-    assert "larger" in hidden_tests._load_output(huge, exp)[1]
+    assert "more than" in hidden_tests._load_output(huge, exp)[1]
+    fifo = tmp_path / "fifo.npy"
+    os.mkfifo(fifo)  # opening it for reading would block forever without O_NONBLOCK
+    arr, why = hidden_tests._load_output(fifo, exp)
+    assert arr is None and "named pipe" in why
 
 
 # ---------------------------------------------------------------- task2_9
