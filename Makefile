@@ -25,13 +25,16 @@ test: venv
 # Benchmarks only: unset the OpenBLAS overrides for this command alone (never in tests).
 BENCH := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY)
 
+# make bench: the layer table and a fifth of a training epoch (under 3 minutes on 2 cores).
 bench: venv
 	$(BENCH) -m bench.layers
+	$(BENCH) -m bench.train_epoch --fraction 0.2
 
 bench-all: bench
 	$(BENCH) -m bench.train_epoch
 	$(BENCH) -m bench.notebooks --out $(OUT)/notebooks
 	$(BENCH) -m bench.grading --n 100 --jobs 2
+	$(BENCH) -m bench.grading --notebooks --hostile 0 --n 20 --jobs 2
 
 release: venv
 	$(PY) -m grading release $(RELEASE) --force

@@ -124,7 +124,7 @@ class ThreeLayerConvNet:
         loss += 0.5 * self.reg * sum(float(np.sum(W * W)) for W in (W1, W2, W3))
         dh2, grads["W3"], grads["b3"] = affine_backward(dscores, cache3)
         dh1, grads["W2"], grads["b2"] = affine_relu_backward(dh2, cache2)
-        _, grads["W1"], grads["b1"] = conv_relu_pool_backward(dh1, cache1)
+        _, grads["W1"], grads["b1"] = conv_relu_pool_backward(dh1, cache1, need_dx=False)  # no dX needed
         for name, W in (("W1", W1), ("W2", W2), ("W3", W3)):
             grads[name] = grads[name] + self.reg * W
         ### END SOLUTION

@@ -77,12 +77,13 @@ def conv_relu_forward(x, w, b, conv_param):
     return out, cache
 
 
-def conv_relu_backward(dout, cache):
+def conv_relu_backward(dout, cache, *, need_dx=True):
     """Backward pass of conv_relu_forward.
 
     Inputs:
     - dout: (N, F, H_out, W_out)
     - cache: (conv_cache, relu_cache)
+    - need_dx: keyword only, passed on to conv_backward (False: dx is None)
 
     Returns (dx, dw, db) with the shapes of x, w, b.
     """
@@ -90,7 +91,7 @@ def conv_relu_backward(dout, cache):
     # task2_7: conv_relu_backward
     ### BEGIN SOLUTION
     da = relu_backward(dout, relu_cache)
-    dx, dw, db = conv_backward(da, conv_cache)
+    dx, dw, db = conv_backward(da, conv_cache, need_dx=need_dx)
     ### END SOLUTION
     return dx, dw, db
 
@@ -116,12 +117,13 @@ def conv_relu_pool_forward(x, w, b, conv_param, pool_param):
     return out, cache
 
 
-def conv_relu_pool_backward(dout, cache):
+def conv_relu_pool_backward(dout, cache, *, need_dx=True):
     """Backward pass of conv_relu_pool_forward.
 
     Inputs:
     - dout: (N, F, H_pool, W_pool)
     - cache: (conv_cache, relu_cache, pool_cache)
+    - need_dx: keyword only, passed on to conv_backward (False: dx is None)
 
     Returns (dx, dw, db) with the shapes of x, w, b.
     """
@@ -130,7 +132,7 @@ def conv_relu_pool_backward(dout, cache):
     ### BEGIN SOLUTION
     ds = max_pool_backward(dout, pool_cache)
     da = relu_backward(ds, relu_cache)
-    dx, dw, db = conv_backward(da, conv_cache)
+    dx, dw, db = conv_backward(da, conv_cache, need_dx=need_dx)
     ### END SOLUTION
     return dx, dw, db
 
@@ -157,12 +159,13 @@ def conv_bn_relu_forward(x, w, b, gamma, beta, conv_param, bn_param):
     return out, cache
 
 
-def conv_bn_relu_backward(dout, cache):
+def conv_bn_relu_backward(dout, cache, *, need_dx=True):
     """Backward pass of conv_bn_relu_forward.
 
     Inputs:
     - dout: (N, F, H_out, W_out)
     - cache: (conv_cache, bn_cache, relu_cache)
+    - need_dx: keyword only, passed on to conv_backward (False: dx is None)
 
     Returns (dx, dw, db, dgamma, dbeta) with the shapes of x, w, b, gamma, beta.
     """
@@ -171,6 +174,6 @@ def conv_bn_relu_backward(dout, cache):
     ### BEGIN SOLUTION
     dan = relu_backward(dout, relu_cache)
     da, dgamma, dbeta = spatial_batchnorm_backward(dan, bn_cache)
-    dx, dw, db = conv_backward(da, conv_cache)
+    dx, dw, db = conv_backward(da, conv_cache, need_dx=need_dx)
     ### END SOLUTION
     return dx, dw, db, dgamma, dbeta

@@ -11,10 +11,12 @@ input array is ever modified in place.
 
 The naive conv and pool layers loop explicitly over the batch, the filters and
 the output positions; only the product over one window is vectorised. The fast
-versions live in fast_layers.py and keep exactly the same cache contract.
+versions live in fast_layers.py, with the same signatures and richer caches: a
+cache only fits the backward pass of the layer that made it (caches.py).
 """
 import numpy as np
 
+from cs_layers.caches import LayerCache, open_cache
 from cs_layers.shapes import check_conv_args, check_dout, check_pool_args
 
 
@@ -160,7 +162,7 @@ def conv_forward_naive(x, w, b, conv_param):
         H_out = 1 + (H + 2 * pad - HH) // stride
         W_out = 1 + (W + 2 * pad - WW) // stride
       out[n, f, i, j] = sum(x_pad[n, :, i*stride : i*stride+HH, j*stride : j*stride+WW] * w[f]) + b[f]
-    - cache: (x, w, b, conv_param)
+    - cache: (x, w, b, conv_param), a tuple tagged as made by conv_forward_naive
 
     Raises ValueError when the shapes do not match or stride and pad do not
     tile the input ((H + 2 * pad - HH) % stride != 0).
@@ -180,24 +182,26 @@ def conv_forward_naive(x, w, b, conv_param):
                     window = x_pad[n, :, hs:hs + HH, ws:ws + WW]  # (C, HH, WW)
                     out[n, f, i, j] = np.sum(window * w[f]) + b[f]
     ### END SOLUTION
-    cache = (x, w, b, conv_param)
+    cache = LayerCache("conv_forward_naive", (x, w, b, conv_param))
     return out, cache
 
 
-def conv_backward_naive(dout, cache):
+def conv_backward_naive(dout, cache, *, need_dx=True):
     """Convolution backward pass, with explicit loops.
 
     Inputs:
     - dout: upstream gradient, (N, F, H_out, W_out)
-    - cache: (x, w, b, conv_param) as returned by conv_forward_naive
-      (or conv_forward_fast: the caches are the same)
+    - cache: (x, w, b, conv_param) as returned by conv_forward_naive, or that
+      plain tuple built by hand; the cache of any other layer is refused
+    - need_dx: keyword only; False returns None for dx (the same signature as
+      conv_backward_fast, which then skips computing it)
 
     Returns a tuple of:
-    - dx: gradient with respect to x, (N, C, H, W)
+    - dx: gradient with respect to x, (N, C, H, W), or None if not need_dx
     - dw: gradient with respect to w, (F, C, HH, WW)
     - db: gradient with respect to b, (F,)
     """
-    x, w, b, conv_param = cache
+    x, w, b, conv_param = open_cache(cache, "conv_forward_naive", "conv_backward_naive", plain_size=4)
     stride, pad, H_out, W_out = check_conv_args(x, w, b, conv_param)
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
@@ -218,7 +222,7 @@ def conv_backward_naive(dout, cache):
                     dx_pad[n, :, hs:hs + HH, ws:ws + WW] += w[f] * g  # (C, HH, WW)
     dx = dx_pad[:, :, pad:pad + H, pad:pad + W]  # (N, C, H, W)
     ### END SOLUTION
-    return dx, dw, db
+    return (dx if need_dx else None), dw, db
 
 
 # ---------------------------------------------------------------- max pooling (task2_4)
@@ -239,7 +243,7 @@ def max_pool_forward_naive(x, pool_param):
         H_out = 1 + (H - pool_height) // stride
         W_out = 1 + (W - pool_width) // stride
       out[n, c, i, j] = max of x[n, c, i*stride : i*stride+pool_height, j*stride : j*stride+pool_width]
-    - cache: (x, pool_param)
+    - cache: (x, pool_param), a tuple tagged as made by max_pool_forward_naive
     """
     ph, pw, stride, H_out, W_out = check_pool_args(x, pool_param)
     N, C, H, W = x.shape
@@ -253,7 +257,7 @@ def max_pool_forward_naive(x, pool_param):
                 window = x[n, :, hs:hs + ph, ws:ws + pw]  # (C, ph, pw)
                 out[n, :, i, j] = window.max(axis=(1, 2))
     ### END SOLUTION
-    cache = (x, pool_param)
+    cache = LayerCache("max_pool_forward_naive", (x, pool_param))
     return out, cache
 
 
@@ -266,12 +270,12 @@ def max_pool_backward_naive(dout, cache):
 
     Inputs:
     - dout: upstream gradient, (N, C, H_out, W_out)
-    - cache: (x, pool_param) as returned by max_pool_forward_naive
-      (or max_pool_forward_fast: the caches are the same)
+    - cache: (x, pool_param) as returned by max_pool_forward_naive, or that
+      plain tuple built by hand; the cache of any other layer is refused
 
     Returns dx: gradient with respect to x, (N, C, H, W)
     """
-    x, pool_param = cache
+    x, pool_param = open_cache(cache, "max_pool_forward_naive", "max_pool_backward_naive", plain_size=2)
     ph, pw, stride, H_out, W_out = check_pool_args(x, pool_param)
     N, C, H, W = x.shape
     check_dout(dout, (N, C, H_out, W_out), "max_pool_backward_naive")

@@ -195,9 +195,14 @@ def _conv_cases(b: _Builder, task: str, fn: str, backward: bool, dtypes, max_hw,
         if not backward:
             c.steps = [{"call": f"{fn}", "as": "f", "args": [x, w, bb, param]}]
             c.outputs = [{"name": "out", "r": ["f", 0]}]
-        else:  # the cache contract is fixed: (x, w, b, conv_param)
+        elif fn.startswith("layers."):  # the naive cache is documented: (x, w, b, conv_param)
             c.steps = [{"call": f"{fn}", "as": "g", "args": [
                 arr("dout", (N, F, H_out, W_out)), {"t": [x, w, bb, param]}]}]
+        else:  # a fast cache holds more (the columns): it comes from the fast forward pass
+            c.steps = [{"call": fn.replace("backward", "forward"), "as": "f", "args": [x, w, bb, param]},
+                       {"call": f"{fn}", "as": "g", "args": [
+                           arr("dout", (N, F, H_out, W_out)), {"r": ["f", 1]}]}]
+        if backward:
             c.outputs = [{"name": "dx", "r": ["g", 0]}, {"name": "dw", "r": ["g", 1]},
                          {"name": "db", "r": ["g", 2]}]
 
@@ -214,8 +219,13 @@ def _pool_cases(b: _Builder, task: str, fwd: str, bwd: str, dtypes, max_hw, N, C
         c.outputs = [{"name": "out", "r": ["f", 0]}]
         c, arr = b.new(task, f"{bwd.split('.')[1]}, {tag}", dtype)
         x = arr("x", (N, C, H, W))
-        c.steps = [{"call": bwd, "as": "g", "args": [
-            arr("dout", (N, C, H_out, W_out)), {"t": [x, param]}]}]
+        if bwd.startswith("layers."):  # the naive cache is documented: (x, pool_param)
+            c.steps = [{"call": bwd, "as": "g", "args": [
+                arr("dout", (N, C, H_out, W_out)), {"t": [x, param]}]}]
+        else:  # a fast cache holds more (the argmax): it comes from the fast forward pass
+            c.steps = [{"call": fwd, "as": "f", "args": [x, param]},
+                       {"call": bwd, "as": "g", "args": [
+                           arr("dout", (N, C, H_out, W_out)), {"r": ["f", 1]}]}]
         c.outputs = [{"name": "dx", "r": ["g"]}]
 
 

@@ -18,8 +18,9 @@ Per student and notebook (grade_notebooks):
        assignments/convnets/       given cs_layers files + embedded datasets (no solutions)
        submitted/<sid>/convnets/   the notebook, the student's cs_layers/*.py, the model
 3. run `python -I -m nbgrader autograde convnets --student <sid> --notebook <nb>` with
-   run_sandboxed (CS_LAYERS_FAST=1, kernel over ipc sockets: the network namespace has
-   no usable loopback);
+   run_sandboxed (CS_LAYERS_FAST=1; CS_LAYERS_GRADING=1, so the training cell loads the
+   submitted checkpoint instead of retraining what grade_model grades; kernel over ipc
+   sockets: the network namespace has no usable loopback);
 4. copy the private gradebook out and read the scores back with nbgrader's Gradebook API
    as untrusted data: types checked, points taken from the trusted template, scores
    clamped to [0, points];
@@ -328,6 +329,7 @@ def _run(course: Path, sid: str, nb: str, limits: Limits, fast: bool):
     env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin:/usr/bin:/bin"]),
            "TMPDIR": str(course / ".tmp"), "MPLCONFIGDIR": str(course / ".mpl"),
            "IPYTHONDIR": str(course / ".ipython"), "CS_LAYERS_FAST": "1" if fast else "",
+           "CS_LAYERS_GRADING": "1",  # the task2_9 training cell loads the submitted checkpoint
            "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     return run_sandboxed(argv, workdir=course, limits=limits, env=env)
 

@@ -154,3 +154,39 @@ def test_notebook_executes_headless(name, tmp_path, monkeypatch):
         from cs_layers.torch_nets import load_challenge
         assert load_challenge(work / "challenge_model.pt")[1] == "digits", \
             "the notebook must save challenge_model.pt with torch_nets.save_challenge (task3_5)"
+
+
+@pytest.mark.slow
+def test_grading_run_loads_the_checkpoint_instead_of_training(tmp_path, monkeypatch):
+    # Under the autograder (CS_LAYERS_GRADING=1) the task2_9 training cell loads the submitted
+    # convnet_model.npz instead of training again: grade_model scores that file itself.
+    import numpy as np
+    from nbclient import NotebookClient
+
+    from cs_layers.cnn import ThreeLayerConvNet, save_model
+
+    work = tmp_path / "assignments" / "convnets"
+    work.mkdir(parents=True)
+    np.random.seed(0)
+    submitted = ThreeLayerConvNet(input_dim=(3, 32, 32), hidden_dim=17)  # untrained: never retrained below
+    save_model(work / "convnet_model.npz", submitted, dataset="digits")
+    nb = load("ConvolutionalNetworks.ipynb")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    keep = [code[0]]  # setup: imports, report, check_close
+    keep += [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    keep += [c for c in code if 'get_data("auto")' in c.source]
+    keep += [c for c in code if "import ThreeLayerConvNet" in c.source]
+    keep += [c for c in code if c.metadata.get("nbgrader", {}).get("grade_id") == "task2_9_train"]
+    assert len(keep) == 5, "the setup, parameters, data, import and task2_9_train cells must exist"
+    keep.append(nbformat.v4.new_code_cell(
+        "assert solver.loss_history == [], 'the grading run trained again'\n"
+        "assert model.params['W2'].shape[1] == 17 and solver.model is model\n"))
+    nb.cells = keep
+    monkeypatch.setenv("CS_LAYERS_GRADING", "1")
+    monkeypatch.setenv("CS_LAYERS_FAST", "1")
+    monkeypatch.setenv("CS_LAYERS_DATA", str(tmp_path / "no-cifar"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+    printed = "".join(o.get("text", "") for o in keep[4].outputs)
+    assert "loaded the submitted convnet_model.npz" in printed, printed

@@ -1,18 +1,24 @@
 """Public checks for the fast layers: conv (task2_5) and max pool (task2_6).
 
 The fast layers must agree with the naive ones and with torch.nn.functional,
-share their caches in both directions, keep float32 as float32, and never
-modify their inputs. Speed is measured by `python -m bench.layers`, not here.
+keep float32 as float32, and never modify their inputs. Each backward pass
+takes only the cache of its own forward pass (the fast caches hold more than
+the naive ones) and refuses any other with a clear ValueError. Speed is
+measured by `python -m bench.layers`, never here: no test requires a
+particular optimisation.
 """
+import copy
+import pickle
+
 import numpy as np
 import pytest
 import torch.nn.functional as tF
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cs_layers import fast_layers
-from cs_layers.fast_layers import (conv_backward_fast, conv_forward_fast, max_pool_backward_fast,
-                                   max_pool_forward_fast)
+from cs_layers.caches import LayerCache, open_cache
+from cs_layers.fast_layers import (conv_backward_fast, conv_forward_fast, im2col_windows,
+                                   max_pool_backward_fast, max_pool_forward_fast)
 from cs_layers.gradient_check import check_close, eval_numerical_gradient_array
 from cs_layers.layers import (conv_backward_naive, conv_forward_naive, max_pool_backward_naive,
                               max_pool_forward_naive)
@@ -22,6 +28,8 @@ CONV_FWD_HINT = ("Usual mistakes: windows taken with the wrong stride, cols rows
                  "from w.reshape(F, -1) (keep C, HH, WW in that order), or forgetting b.")
 CONV_BWD_HINT = ("Usual mistakes: col2im that assigns (=) instead of adding (+=) where windows overlap, "
                  "a transposed dw, or returning dx with the padding still on.")
+IM2COL_HINT = ("Usual mistakes: taking the stride before the window (slice the sliding windows with "
+               "::stride), padding x in place, or transposing to an order other than (C, HH, WW, N, H_out, W_out).")
 POOL_FWD_HINT = ("Usual mistakes: slicing x[:, :, i::stride] without stopping after H_out windows, or "
                  "mixing up pool_height and pool_width.")
 POOL_BWD_HINT = ("Usual mistakes: sending the gradient to every tied max instead of only the first "
@@ -77,8 +85,46 @@ def test_conv_hand_computed_stride_pad_nonsquare():
 
 
 @pytest.mark.task2_5
+def test_im2col_windows_hand_computed():
+    x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)  # [[1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    windows = im2col_windows(x, 3, 1, 2, 1)  # 3x1 kernel, stride 2, pad 1: x_pad is 5x5
+    assert windows.shape == (1, 3, 1, 1, 2, 3), (
+        f"windows has shape {windows.shape}, expected (C, HH, WW, N, H_out, W_out) = (1, 3, 1, 1, 2, 3)")
+    # window (y, x) starts at padded row 2y, column 2x; its element i lies in padded row 2y + i
+    top = np.array([[0.0, 0.0, 0.0], [0.0, 5.0, 0.0]])  # padded rows 0 and 2, columns 0, 2, 4
+    middle = np.array([[0.0, 2.0, 0.0], [0.0, 8.0, 0.0]])  # padded rows 1 and 3
+    bottom = np.array([[0.0, 5.0, 0.0], [0.0, 0.0, 0.0]])  # padded rows 2 and 4
+    for i, (rows, what) in enumerate(((top, "top"), (middle, "middle"), (bottom, "bottom"))):
+        check_close(windows[0, i, 0, 0], rows, 0, f"windows[0, {i}, 0, 0] (the {what} element of every "
+                    "window)", IM2COL_HINT)
+
+
+@pytest.mark.task2_5
+@given(case=conv_cases())
+def test_im2col_windows_is_a_view_of_every_receptive_field(case):
+    x, w, _, conv_param = case
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    F, C, HH, WW = w.shape
+    N, _, H, W = x.shape
+    H_out, W_out = 1 + (H + 2 * pad - HH) // stride, 1 + (W + 2 * pad - WW) // stride
+    windows = im2col_windows(x, HH, WW, stride, pad)
+    assert windows.shape == (C, HH, WW, N, H_out, W_out), (
+        f"windows has shape {windows.shape}, expected (C, HH, WW, N, H_out, W_out) = "
+        f"{(C, HH, WW, N, H_out, W_out)}")
+    assert not windows.flags.owndata, "im2col_windows must return a view (stride tricks), not a copy"
+    x_pad = np.zeros((N, C, H + 2 * pad, W + 2 * pad))
+    x_pad[:, :, pad:pad + H, pad:pad + W] = x
+    expected = np.empty((C, HH, WW, N, H_out, W_out))
+    for y in range(H_out):
+        for xx in range(W_out):
+            patch = x_pad[:, :, y * stride:y * stride + HH, xx * stride:xx * stride + WW]  # (N, C, HH, WW)
+            expected[:, :, :, :, y, xx] = patch.transpose(1, 2, 3, 0)
+    check_close(windows, expected, 0, f"im2col_windows ({conv_param}, kernel {HH}x{WW})", IM2COL_HINT)
+
+
+@pytest.mark.task2_5
 @given(case=conv_cases(), fortran=st.booleans())
-def test_conv_fast_equals_naive_and_caches_are_shared(case, fortran, term_scale):
+def test_conv_fast_equals_naive(case, fortran, term_scale):
     x, w, b, conv_param = case
     if fortran:  # the fast layer must not assume C-contiguous inputs
         x, w = np.asfortranarray(x), np.asfortranarray(w)
@@ -88,40 +134,30 @@ def test_conv_fast_equals_naive_and_caches_are_shared(case, fortran, term_scale)
     dout = np.random.default_rng(out_fast.size).standard_normal(out_fast.shape)
     scale, scales = term_scale(_torch_conv(conv_param), [x, w, b], dout)  # rounding is relative to these
     check_close(out_fast, out_naive, 1e-9, f"fast vs naive conv out ({conv_param})", CONV_FWD_HINT, scale=scale)
-    assert len(cache_fast) == 4 and cache_fast[0] is x and cache_fast[1] is w and cache_fast[2] is b, (
-        "conv_forward_fast's cache must be (x, w, b, conv_param), the same as conv_forward_naive's")
     expected = conv_backward_naive(dout, cache_naive)
-    for cache, which in ((cache_fast, "fast cache"), (cache_naive, "naive cache")):
-        grads = conv_backward_fast(dout, cache)
-        assert isinstance(grads, tuple) and len(grads) == 3, "conv_backward_fast must return (dx, dw, db)"
-        for name, g, e, sc in zip(("dx", "dw", "db"), grads, expected, scales):
-            check_close(g, e, 1e-9, f"fast vs naive {name} from the {which} ({conv_param})", CONV_BWD_HINT,
-                        scale=sc)
+    grads = conv_backward_fast(dout, cache_fast)
+    assert isinstance(grads, tuple) and len(grads) == 3, "conv_backward_fast must return (dx, dw, db)"
+    for name, g, e, sc in zip(("dx", "dw", "db"), grads, expected, scales):
+        check_close(g, e, 1e-9, f"fast vs naive {name} ({conv_param})", CONV_BWD_HINT, scale=sc)
     for a, c in zip((x, w, b), copies):
         assert np.array_equal(a, c), "an input array was modified in place; pad into a new array"
     assert conv_param == copies[3], "conv_param was modified"
 
 
 @pytest.mark.task2_5
-@pytest.mark.parametrize("images_per_chunk", [1, 2, 5])
-def test_conv_result_does_not_depend_on_chunking(images_per_chunk, monkeypatch, term_scale):
-    # The reference builds im2col columns a few images at a time (CHUNK_BYTES);
-    # 5 images in chunks of 1, 2 (the last one partial) or 5 must all agree.
-    rng = np.random.default_rng(5)
-    x, w, b = rng.standard_normal((5, 2, 6, 5)), rng.standard_normal((3, 2, 3, 2)), rng.standard_normal(3)
-    conv_param = {"stride": 1, "pad": 1}
-    column_bytes = 2 * 3 * 2 * 6 * 6 * 8  # C*HH*WW * H_out*W_out * itemsize, for one image
-    monkeypatch.setattr(fast_layers, "CHUNK_BYTES", images_per_chunk * column_bytes)
+@given(case=conv_cases())
+def test_conv_need_dx_false_keeps_dw_and_db(case):
+    # need_dx=False lets a layer skip dx (the model's first layer does not need it); dw and db
+    # must not change. Skipping is allowed, not required: dx may be None or still correct.
+    x, w, b, conv_param = case
     out, cache = conv_forward_fast(x, w, b, conv_param)
-    out_naive, cache_naive = conv_forward_naive(x, w, b, conv_param)
-    dout = rng.standard_normal(out.shape)
-    scale, scales = term_scale(_torch_conv(conv_param), [x, w, b], dout)
-    check_close(out, out_naive, 1e-9, f"fast conv out, {images_per_chunk} image(s) per chunk", CONV_FWD_HINT,
-                scale=scale)
-    for name, g, e, sc in zip(("dx", "dw", "db"), conv_backward_fast(dout, cache),
-                              conv_backward_naive(dout, cache_naive), scales):
-        check_close(g, e, 1e-9, f"fast conv {name}, {images_per_chunk} image(s) per chunk",
-                    "dw must add up (+=) the contributions of every chunk of images", scale=sc)
+    dout = np.random.default_rng(out.size).standard_normal(out.shape)
+    dx, dw, db = conv_backward_fast(dout, cache)
+    dx2, dw2, db2 = conv_backward_fast(dout, cache, need_dx=False)
+    check_close(dw2, dw, 1e-12, "dw with need_dx=False", "need_dx only decides whether dx is computed")
+    check_close(db2, db, 1e-12, "db with need_dx=False", "need_dx only decides whether dx is computed")
+    if dx2 is not None:
+        check_close(dx2, dx, 1e-12, "dx with need_dx=False", "return None, or the same dx")
 
 
 @pytest.mark.task2_5
@@ -187,7 +223,7 @@ def test_conv_rejects_bad_arguments(x_shape, w_shape, conv_param, words):
     with pytest.raises(ValueError, match=words):
         conv_forward_fast(x, w, b, conv_param)
     with pytest.raises(ValueError, match=words):
-        conv_backward_fast(np.zeros((1, 1, 3, 3)), (x, w, b, conv_param))
+        conv_backward_fast(np.zeros((1, 1, 3, 3)), LayerCache("conv_forward_fast", (x, w, b, conv_param, None)))
 
 
 @pytest.mark.task2_5
@@ -246,18 +282,16 @@ def test_pool_fast_equals_naive_and_torch(case, ties, fortran, torch_vjp):
     x_copy, param_copy = x.copy(), dict(pool_param)
     out, cache = max_pool_forward_fast(x, pool_param)
     out_naive, cache_naive = max_pool_forward_naive(x, pool_param)
-    assert len(cache) == 2 and cache[0] is x, "max_pool_forward_fast's cache must be (x, pool_param)"
     dout = np.random.default_rng(out.size).standard_normal(out.shape)
     expected_out, (expected_dx,) = torch_vjp(_torch_pool(pool_param), [x], dout)
     _, (dx_scale,) = torch_vjp(_torch_pool(pool_param), [x], np.abs(dout))  # sum of |dout| routed to each x
     check_close(out, out_naive, 0, f"fast vs naive pool out ({pool_param})", POOL_FWD_HINT)
     check_close(out, expected_out, 1e-9, f"fast pool out vs torch max_pool2d ({pool_param})", POOL_FWD_HINT)
-    for c, which in ((cache, "fast cache"), (cache_naive, "naive cache")):
-        dx = max_pool_backward_fast(dout, c)
-        check_close(dx, expected_dx, 1e-9, f"fast pool dx vs torch autograd from the {which} "
-                    f"({pool_param}, ties={ties})", POOL_BWD_HINT, scale=dx_scale)
-    check_close(max_pool_backward_naive(dout, cache), dx, 1e-12,
-                f"naive pool dx (fast cache) vs fast pool dx ({pool_param})", POOL_BWD_HINT, scale=dx_scale)
+    dx = max_pool_backward_fast(dout, cache)
+    check_close(dx, expected_dx, 1e-9, f"fast pool dx vs torch autograd ({pool_param}, ties={ties})",
+                POOL_BWD_HINT, scale=dx_scale)
+    check_close(max_pool_backward_naive(dout, cache_naive), dx, 1e-12,
+                f"naive pool dx vs fast pool dx ({pool_param}, ties={ties})", POOL_BWD_HINT, scale=dx_scale)
     assert np.array_equal(x, x_copy) and pool_param == param_copy, "an input was modified in place"
 
 
@@ -289,7 +323,8 @@ def test_pool_float32_stays_float32(case):
     dx = max_pool_backward_fast(dout, cache)
     assert dx.shape == x.shape and dx.dtype == np.float32, (
         f"dx is {dx.shape} {dx.dtype}, expected {x.shape} float32")
-    check_close(dx, max_pool_backward_naive(dout, cache), 0, "float32 fast vs naive pool dx", POOL_BWD_HINT)
+    check_close(dx, max_pool_backward_naive(dout, max_pool_forward_naive(x, pool_param)[1]), 0,
+                "float32 fast vs naive pool dx", POOL_BWD_HINT)
 
 
 @pytest.mark.given
@@ -302,7 +337,8 @@ def test_pool_rejects_bad_arguments(x_shape, pool_param, words):
     with pytest.raises(ValueError, match=words):
         max_pool_forward_fast(np.zeros(x_shape), pool_param)
     with pytest.raises(ValueError, match=words):
-        max_pool_backward_fast(np.zeros((1, 1, 1, 1)), (np.zeros(x_shape), pool_param))
+        max_pool_backward_fast(np.zeros((1, 1, 1, 1)),
+                               LayerCache("max_pool_forward_fast", (np.zeros(x_shape), pool_param, None)))
 
 
 @pytest.mark.task2_6
@@ -310,3 +346,70 @@ def test_pool_backward_rejects_wrong_dout_shape():
     _, cache = max_pool_forward_fast(np.zeros((1, 2, 4, 4)), {"pool_height": 2, "pool_width": 2, "stride": 2})
     with pytest.raises(ValueError, match="dout"):
         max_pool_backward_fast(np.zeros((1, 2, 4, 4)), cache)
+
+
+# ---------------------------------------------------------------- caches (given code)
+
+_CONV_PARAM = {"stride": 1, "pad": 1}
+_POOL_PARAM = {"pool_height": 2, "pool_width": 2, "stride": 2}
+_X = np.arange(2 * 2 * 4 * 4, dtype=np.float64).reshape(2, 2, 4, 4)
+_W, _B = np.ones((3, 2, 3, 3)), np.zeros(3)
+CACHES = {  # what each forward pass's cache looks like; built without running any student code
+    "conv_forward_naive": LayerCache("conv_forward_naive", (_X, _W, _B, _CONV_PARAM)),
+    "conv_forward_fast": LayerCache("conv_forward_fast", (_X, _W, _B, _CONV_PARAM, None)),
+    "max_pool_forward_naive": LayerCache("max_pool_forward_naive", (_X, _POOL_PARAM)),
+    "max_pool_forward_fast": LayerCache("max_pool_forward_fast", (_X, _POOL_PARAM, None)),
+    "a plain conv tuple": (_X, _W, _B, _CONV_PARAM),
+    "a plain pool tuple": (_X, _POOL_PARAM),
+    "a relu cache": _X,
+}
+BACKWARDS = {  # backward pass -> (the forward it belongs to, its dout, the caches it accepts)
+    conv_backward_fast: ("conv_forward_fast", np.zeros((2, 3, 4, 4)), {"conv_forward_fast"}),
+    max_pool_backward_fast: ("max_pool_forward_fast", np.zeros((2, 2, 2, 2)), {"max_pool_forward_fast"}),
+    conv_backward_naive: ("conv_forward_naive", np.zeros((2, 3, 4, 4)),
+                          {"conv_forward_naive", "a plain conv tuple"}),
+    max_pool_backward_naive: ("max_pool_forward_naive", np.zeros((2, 2, 2, 2)),
+                              {"max_pool_forward_naive", "a plain pool tuple"}),
+}
+
+
+@pytest.mark.given
+@pytest.mark.parametrize("backward, made_by", [
+    pytest.param(bwd, made_by, id=f"{bwd.__name__}-{made_by}")
+    for bwd, (_, _, accepted) in BACKWARDS.items() for made_by in CACHES if made_by not in accepted])
+def test_backward_refuses_the_cache_of_another_layer(backward, made_by):
+    forward, dout, _ = BACKWARDS[backward]
+    with pytest.raises(ValueError) as err:
+        backward(dout, CACHES[made_by])
+    message = str(err.value)
+    assert backward.__name__ in message and f"the cache returned by {forward}" in message, message
+    if made_by in ("conv_forward_naive", "conv_forward_fast", "max_pool_forward_naive",
+                   "max_pool_forward_fast"):
+        assert f"the cache of {made_by}" in message, message
+
+
+@pytest.mark.task2_5
+def test_conv_caches_are_made_by_their_own_forward():
+    x, w, b = np.ones((1, 2, 4, 4)), np.ones((3, 2, 3, 3)), np.zeros(3)
+    _, fast = conv_forward_fast(x, w, b, _CONV_PARAM)
+    _, naive = conv_forward_naive(x, w, b, _CONV_PARAM)
+    with pytest.raises(ValueError, match="conv_backward_fast got the cache of conv_forward_naive"):
+        conv_backward_fast(np.ones((1, 3, 4, 4)), naive)
+    with pytest.raises(ValueError, match="conv_backward_naive got the cache of conv_forward_fast"):
+        conv_backward_naive(np.ones((1, 3, 4, 4)), fast)
+    with pytest.raises(ValueError, match="max_pool_backward_fast got the cache of conv_forward_fast"):
+        max_pool_backward_fast(np.ones((1, 3, 2, 2)), fast)
+
+
+@pytest.mark.given
+def test_layer_cache_is_a_tagged_tuple():
+    cache = LayerCache("conv_forward_fast", (_X, _W, _B, _CONV_PARAM, None))
+    x, w, b, conv_param, cols = cache  # unpacks like the plain tuple
+    assert x is _X and conv_param is _CONV_PARAM and cols is None and len(cache) == 5
+    for twin in (copy.copy(cache), copy.deepcopy(cache), pickle.loads(pickle.dumps(cache))):
+        assert isinstance(twin, LayerCache) and twin.made_by == "conv_forward_fast" and len(twin) == 5
+        assert open_cache(twin, "conv_forward_fast", "conv_backward_fast") is twin
+    assert "conv_forward_fast" in repr(cache) and len(repr(cache)) < 200, "repr names the layer, not the values"
+    assert open_cache((1, 2), "f", "b", plain_size=2) == (1, 2)
+    with pytest.raises(ValueError, match="b got a plain tuple of 3 values; pass it the cache returned by f"):
+        open_cache((1, 2, 3), "f", "b", plain_size=2)
