@@ -107,11 +107,11 @@ def test_im2col_windows_is_a_view_of_every_receptive_field(case):
     F, C, HH, WW = w.shape
     N, _, H, W = x.shape
     H_out, W_out = 1 + (H + 2 * pad - HH) // stride, 1 + (W + 2 * pad - WW) // stride
-    windows = im2col_windows(x, HH, WW, stride, pad)
-    assert windows.shape == (C, HH, WW, N, H_out, W_out), (
-        f"windows has shape {windows.shape}, expected (C, HH, WW, N, H_out, W_out) = "
+    view = im2col_windows(x, HH, WW, stride, pad)
+    assert view.shape == (C, HH, WW, N, H_out, W_out), (
+        f"im2col_windows returned shape {view.shape}, expected (C, HH, WW, N, H_out, W_out) = "
         f"{(C, HH, WW, N, H_out, W_out)}")
-    assert not windows.flags.owndata, "im2col_windows must return a view (stride tricks), not a copy"
+    assert not view.flags.owndata, "im2col_windows must return a view (stride tricks), not a copy"
     x_pad = np.zeros((N, C, H + 2 * pad, W + 2 * pad))
     x_pad[:, :, pad:pad + H, pad:pad + W] = x
     expected = np.empty((C, HH, WW, N, H_out, W_out))
@@ -119,7 +119,7 @@ def test_im2col_windows_is_a_view_of_every_receptive_field(case):
         for xx in range(W_out):
             patch = x_pad[:, :, y * stride:y * stride + HH, xx * stride:xx * stride + WW]  # (N, C, HH, WW)
             expected[:, :, :, :, y, xx] = patch.transpose(1, 2, 3, 0)
-    check_close(windows, expected, 0, f"im2col_windows ({conv_param}, kernel {HH}x{WW})", IM2COL_HINT)
+    check_close(view, expected, 0, f"im2col_windows ({conv_param}, kernel {HH}x{WW})", IM2COL_HINT)
 
 
 @pytest.mark.task2_5
