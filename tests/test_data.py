@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from cs_layers import data as D
+from treehash import tree_hash
 
 REPO = Path(__file__).resolve().parent.parent
 N_PER_BATCH = 4
@@ -464,28 +465,16 @@ def test_missing_digits_suggests_a_fix_that_works_in_the_release(tmp_path):
 
 # ---------------------------------------------------------------- hostile data homes and servers (issue 16)
 
-def _tree_hash(root):
-    h = hashlib.sha256()
-    for p in sorted(Path(root).rglob("*")):
-        st = p.lstat()
-        h.update(f"{p.relative_to(root)}\0{st.st_mode:o}\0".encode())
-        if p.is_symlink():
-            h.update(os.readlink(p).encode())
-        elif p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
-
 def test_a_planted_part_link_in_a_shared_data_home_is_never_followed(tiny, tmp_path):
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / ".bashrc").write_text("echo precious\n")
-    before = _tree_hash(victim)
+    before = tree_hash(victim)
     for name in (D.CIFAR10_ARCHIVE + ".part", "." + D.CIFAR10_ARCHIVE + ".part"):
         (tiny["dest"] / name).symlink_to(victim / ".bashrc")
     D.download_cifar10(tiny["dest"], url=tiny["url"], md5=tiny["md5"], progress=False)
     assert D.is_verified(tiny["dest"], tiny["md5"])
-    assert _tree_hash(victim) == before
+    assert tree_hash(victim) == before
     assert (tiny["dest"] / (D.CIFAR10_ARCHIVE + ".part")).is_symlink()   # left alone, not written through
 
 

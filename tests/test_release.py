@@ -11,7 +11,6 @@ Rule for public tests (checked by the round trip):
 - nothing may fail while importing; with the solutions put back, all pass.
 """
 import bz2
-import hashlib
 import json
 import lzma
 import os
@@ -28,6 +27,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from cs_layers.check import run_pytest, task_key
 from grading import leakcheck, markers, release
 from grading.__main__ import main as grading_main
+from treehash import tree_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 NB = "assignments/convnets/ConvolutionalNetworks.ipynb"
@@ -323,18 +323,6 @@ def test_only_module_files_of_cs_layers_and_allowed_types_are_copied(tiny, tmp_p
 
 
 # ---- OUTDIR safety: nothing but an earlier release is ever replaced ----
-def _tree_hash(root):
-    h = hashlib.sha256()
-    for p in sorted(Path(root).rglob("*")):
-        st = p.lstat()
-        h.update(f"{p.relative_to(root)}\0{st.st_mode:o}\0".encode())
-        if p.is_symlink():
-            h.update(os.readlink(p).encode())
-        elif p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
-
 @pytest.mark.parametrize("where", ["the source", "inside it", "a folder above it", "a link to it",
                                    "inside it through a link", "an unmarked folder"])
 def test_release_never_replaces_the_source_tree_or_a_foreign_folder(tiny, tmp_path, where, capsys):
@@ -349,12 +337,12 @@ def test_release_never_replaces_the_source_tree_or_a_foreign_folder(tiny, tmp_pa
     out = {"the source": tiny, "inside it": tiny / "out", "a folder above it": tmp_path,
            "a link to it": tmp_path / "link", "inside it through a link": tmp_path / "link" / "release",
            "an unmarked folder": tmp_path / "mine"}[where]
-    before = _tree_hash(tmp_path)
+    before = tree_hash(tmp_path)
     assert grading_main(["release", str(out), "--force", "--source", str(tiny)]) == 1
     err = capsys.readouterr().err
     assert ("refusing to build into" in err) if where != "an unmarked folder" else \
         ("was not made by a release build" in err), err
-    assert _tree_hash(tmp_path) == before
+    assert tree_hash(tmp_path) == before
 
 
 @pytest.mark.parametrize("out", ["/", "HOME", "HOME_PARENT", "/tmp"])
@@ -363,10 +351,10 @@ def test_release_refuses_obvious_roots(tiny, tmp_path, monkeypatch, out):
     home.mkdir(parents=True)
     monkeypatch.setenv("HOME", str(home))
     out = {"HOME": home, "HOME_PARENT": home.parent}.get(out, out)
-    before = _tree_hash(tmp_path)
+    before = tree_hash(tmp_path)
     with pytest.raises(release.ReleaseError, match="refusing to build into"):
         release.build(out, tiny, force=True, log=lambda *a: None)
-    assert _tree_hash(tmp_path) == before
+    assert tree_hash(tmp_path) == before
 
 
 def test_force_replaces_an_earlier_release_only(tiny, tmp_path):

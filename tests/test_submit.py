@@ -11,6 +11,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from cs_layers import submit
 from grading.release import cell_manifest
+from treehash import tree_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -187,24 +188,10 @@ def test_partial_still_refuses_anything_broken(tree, capsys, breakage, words):
 
 
 # ---- hostile and careless inputs (issue 16): refused with a message, nothing of the student's changed ----
-def _tree_hash(root):
-    import hashlib
-    import os
-    h = hashlib.sha256()
-    for p in sorted(Path(root).rglob("*")):
-        st = p.lstat()
-        h.update(f"{p.relative_to(root)}\0{st.st_mode:o}\0".encode())
-        if p.is_symlink():
-            h.update(os.readlink(p).encode())
-        elif p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
-
-
 def _refused_untouched(tree, capsys, *args, words):
-    before = _tree_hash(tree)
+    before = tree_hash(tree)
     _refused(tree, capsys, *args, words=words)
-    assert _tree_hash(tree) == before
+    assert tree_hash(tree) == before
 
 
 @pytest.mark.parametrize("what", ["module", "graded module", "folder", "notebook"])
