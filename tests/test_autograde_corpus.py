@@ -7,7 +7,6 @@ feedback pages in a second. The `slow` tests run the real grader on tests/corpus
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import signal
@@ -24,6 +23,8 @@ import pytest
 
 from grading import autograde
 from grading.results import TaskResult
+
+from session import trained_models
 
 try:
     from corpus import (Context, build_corpus, cases, daemon_marker, expected_statuses,
@@ -193,8 +194,6 @@ def test_student_ids_must_be_safe_names(tmp_path):
 # ---------------------------------------------------------------- the hostile corpus (slow)
 
 REPO = Path(__file__).resolve().parent.parent
-HAVE_CORE = importlib.util.find_spec("grading.hidden_tests") is not None
-needs_core = pytest.mark.skipif(not HAVE_CORE, reason="grading/hidden_tests.py is not there yet")
 CASE_NAMES = [c.name for c in cases()]
 
 
@@ -235,18 +234,11 @@ def _autograde(subs, out, *extra, timeout=900):
 @pytest.fixture(scope="module", params=MODES)
 def corpus_run(request, tmp_path_factory):
     """Build the whole corpus and grade it once with --jobs 2 (per --sandbox mode)."""
-    from grading.examples import train_challenge, train_model
-
     mode = request.param
     root = tmp_path_factory.mktemp(f"corpus-{mode}")
-    model = root / "model.npz"
-    acc = train_model(model, epochs=2)
-    assert acc > 0.9, f"the corpus model trained to only {acc:.3f}; raise epochs in train_model"
-    challenge = root / "challenge_model.pt"
-    acc = train_challenge(challenge, epochs=2)
-    assert acc >= 0.95, f"the corpus challenge model reached only {acc:.3f}; raise its epochs"
-    ctx = Context(submissions=root / "submissions", out=root / "out", model=model,
-                  challenge=challenge)
+    models = trained_models(tmp_path_factory)  # trained once for both modes
+    ctx = Context(submissions=root / "submissions", out=root / "out", model=models.model,
+                  challenge=models.challenge)
     layers = _layers(mode)
     runnable = [c for c in cases(ctx) if all(layers[n][0] for n in c.needs)]
     build_corpus(ctx.submissions, ctx, runnable)
@@ -260,7 +252,6 @@ def corpus_run(request, tmp_path_factory):
 
 
 @pytest.mark.slow
-@needs_core
 def test_corpus_run_completes_and_reports_the_sandbox(corpus_run):
     proc = corpus_run.proc
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -275,7 +266,6 @@ def _kernel_can_start_without_namespaces():
 
 
 @pytest.mark.slow
-@needs_core
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_corpus_case_gets_its_exact_statuses(corpus_run, name):
     case = corpus_run.runnable.get(name)
@@ -295,20 +285,18 @@ def test_corpus_case_gets_its_exact_statuses(corpus_run, name):
                                      for t in tasks if got.get(t) != want[t]))
     if case.notebook == "passed" and corpus_run.mode == "none" and not _kernel_can_start_without_namespaces():
         return  # the grader warned: its Python sits below a folder the sandbox uid cannot enter
-    if case.notebook is not None and importlib.util.find_spec("grading.notebooks") is not None:
+    if case.notebook is not None:
         nb = [r for r in corpus_run.records[name]["results"] if r["task"].startswith("nb:")]
         assert nb and any(r["status"] == case.notebook for r in nb), nb
 
 
 @pytest.mark.slow
-@needs_core
 def test_correct_submission_gets_full_marks(corpus_run):
     results = [r for r in corpus_run.records["correct"]["results"] if not r["task"].startswith("nb:")]
     assert results and all(r["score"] == r["max_score"] > 0 for r in results), results
 
 
 @pytest.mark.slow
-@needs_core
 def test_pytorch_notebook_attacks_score_exactly_what_a_stub_scores(corpus_run):
     def task3(name):
         rows = [r for r in corpus_run.records[name]["results"]
@@ -324,7 +312,6 @@ def test_pytorch_notebook_attacks_score_exactly_what_a_stub_scores(corpus_run):
 
 
 @pytest.mark.slow
-@needs_core
 def test_crashes_are_never_a_plain_zero(corpus_run):
     with open(corpus_run.ctx.out / "grades.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -339,7 +326,6 @@ def test_crashes_are_never_a_plain_zero(corpus_run):
 
 
 @pytest.mark.slow
-@needs_core
 def test_attacks_left_no_trace_on_the_host(corpus_run):
     leftovers = [p for p in write_targets(corpus_run.ctx) if p.exists()]
     assert not leftovers, f"student code wrote outside its working folder: {leftovers}"
@@ -350,7 +336,6 @@ def test_attacks_left_no_trace_on_the_host(corpus_run):
 
 
 @pytest.mark.slow
-@needs_core
 def test_no_student_process_outlives_the_run(corpus_run):
     """The daemon case's double-forked process (and every other) is gone when grading ends."""
     marker = daemon_marker(corpus_run.ctx).encode()
@@ -369,7 +354,6 @@ def test_no_student_process_outlives_the_run(corpus_run):
 
 
 @pytest.mark.slow
-@needs_core
 def test_keep_alive_does_not_keep_the_run_alive(corpus_run):
     """Touching .start files does not feed the watchdog: one case wall (5 s), not the run's 30 s."""
     took = corpus_run.records["keep_alive"]["duration_s"]
@@ -377,7 +361,6 @@ def test_keep_alive_does_not_keep_the_run_alive(corpus_run):
 
 
 @pytest.mark.slow
-@needs_core
 def test_feedback_shows_no_hidden_values(corpus_run):
     from grading.hidden_tests import build_suite
 
@@ -398,7 +381,6 @@ def test_feedback_shows_no_hidden_values(corpus_run):
 
 
 @pytest.mark.slow
-@needs_core
 def test_killed_run_resumes_without_regrading_or_losing_anyone(tmp_path):
     from grading.examples import copy_reference
 

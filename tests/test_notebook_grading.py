@@ -2,8 +2,9 @@
 
 Fast: the cell checks (deleted / edited / duplicated cells, corrupt JSON) and the per-task
 aggregation on small hand-made inputs. Slow (real nbgrader, in the sandbox): a rejected
-and a corrupt notebook, the correct notebook pair with full points and the gradebook, a
-stub submission that must not reach the instructor's code, and a timeout.
+and a corrupt notebook, the correct notebook pair with full points and the gradebook (graded
+by the student path, tests/student_path.py), a stub submission that must not reach the
+instructor's code, and a timeout.
 """
 import json
 import shutil
@@ -16,6 +17,8 @@ from nbgrader import utils
 from grading import gradebook, notebooks
 from grading.notebooks import Cell, Outcome
 from grading.sandbox import Limits, detect_layers
+from session import student_walk
+from student_path import STUDENT
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "assignments" / "convnets"
@@ -191,24 +194,28 @@ def test_deleted_grade_cell_and_corrupt_notebook_are_rejected(course, tmp_path):
 
 
 @pytest.mark.slow
-def test_correct_notebook_pair_gets_its_points_and_the_gradebook(course, tmp_path):
-    st = _staging(tmp_path / "st")
-    (tmp_path / "w").mkdir()
-    res = notebooks.grade_notebooks(st, "alice", workdir=tmp_path / "w", course_out=course)
-    auto = [r for r in res if not r.task.endswith(":manual")]
-    manual = [r for r in res if r.task.endswith(":manual")]
-    bad = [(r.task, r.status, r.score, r.max_score, r.message) for r in auto
-           if r.status != "passed" or r.score != r.max_score]
+def test_correct_notebook_pair_gets_its_points_and_the_gradebook(tmp_path_factory):
+    """The student path (tests/student_path.py, once per session) submits the release notebooks
+    with the reference solutions and autogrades the zip: here, its notebook rows and gradebook."""
+    walk = student_walk(tmp_path_factory)
+    assert walk.grades_out is not None, f"the student path stopped before grading: {walk.failure}"
+    course, sid = walk.grades_out, STUDENT
+    record = json.loads((course / "results" / f"{sid}.json").read_text())
+    res = [r for r in record["results"] if r["task"].startswith("nb:")]
+    auto = [r for r in res if not r["task"].endswith(":manual")]
+    manual = [r for r in res if r["task"].endswith(":manual")]
+    bad = [(r["task"], r["status"], r["score"], r["max_score"], r["message"]) for r in auto
+           if r["status"] != "passed" or r["score"] != r["max_score"]]
     assert auto and not bad, f"the solution notebooks lost points: {bad}"
-    assert {r.task for r in manual} == {"nb:task2_12:manual", "nb:task3_5:manual"}
+    assert {r["task"] for r in manual} == {"nb:task2_12:manual", "nb:task3_5:manual"}
     template = notebooks.get_template(course / ".nbgrader_template")
-    grades = gradebook.student_grades(course, "alice", template.course_id)
+    grades = gradebook.student_grades(course, sid, template.course_id)
     for q in ("task2_12_q1", "task2_12_q2", "task2_12_q3"):
         auto_score, manual_score, max_score, needs = grades[("ConvolutionalNetworks", q)]
         assert auto_score is None and manual_score is None and needs and max_score == 2
     assert grades[("PyTorch", "task3_5_writeup")][3] is True
     for nb in notebooks.NOTEBOOKS:
-        assert (course / "autograded" / "alice" / "convnets" / f"{nb}.ipynb").is_file()
+        assert (course / "autograded" / sid / "convnets" / f"{nb}.ipynb").is_file()
 
 
 PROBE = """

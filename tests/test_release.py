@@ -27,17 +27,17 @@ from nbformat.v4 import new_code_cell, new_notebook
 from cs_layers.check import run_pytest, task_key
 from grading import leakcheck, markers, release
 from grading.__main__ import main as grading_main
+from session import release_tree
 from treehash import tree_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 NB = "assignments/convnets/ConvolutionalNetworks.ipynb"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("rel") / "release"
-    release.build(out, ROOT, log=lambda *a: None)
-    return out
+    """The release of this tree, built once per session (tests copy it before changing it)."""
+    return release_tree(tmp_path_factory)
 
 
 def _files(root):
