@@ -7,6 +7,9 @@ the first time a session asks for it and hands back the same object afterwards:
 
 - `release_tree`: the student release of this tree (nbgrader generate_assignment runs once);
 - `trained_models`: the reference checkpoint and challenge weights the corpus submits;
+- `seed_template`: the nbgrader template of the source notebooks (grading.notebooks.get_template
+  runs `nbgrader generate_assignment`), built once and copied into each autograde --out folder
+  that a test grades into, where the grader finds it instead of building it again;
 - `student_walk`: the student path from the release (tests/student_path.py): the only
   headless execution of the notebooks with the reference solutions, and their grading.
 
@@ -14,6 +17,7 @@ Treat what they return as read-only: copy a tree before changing it.
 """
 from __future__ import annotations
 
+import shutil
 import types
 from pathlib import Path
 
@@ -53,9 +57,20 @@ def trained_models(tmp_path_factory) -> types.SimpleNamespace:
     return once(tmp_path_factory, "models", make)
 
 
+def seed_template(tmp_path_factory, out: Path) -> None:
+    """Copy the session's nbgrader template to OUT/.nbgrader_template (autograde's cache there)."""
+    def make(folder):
+        from grading import notebooks
+        return notebooks.get_template(folder).root
+    root = once(tmp_path_factory, "nbgrader-template", make)
+    (out / ".nbgrader_template").mkdir(parents=True, mode=0o700)
+    shutil.copytree(root, out / ".nbgrader_template" / root.name, symlinks=True)
+
+
 def student_walk(tmp_path_factory) -> types.SimpleNamespace:
     """The student path from the release (tests/student_path.py), walked once per session."""
     def make(folder):
         from student_path import walk
+        seed_template(tmp_path_factory, folder / "grades")
         return walk(folder, release_tree(tmp_path_factory))
     return once(tmp_path_factory, "student", make)

@@ -24,7 +24,7 @@ import pytest
 from grading import autograde
 from grading.results import TaskResult
 
-from session import trained_models
+from session import seed_template, trained_models
 
 try:
     from corpus import (Context, build_corpus, cases, daemon_marker, expected_statuses,
@@ -242,6 +242,7 @@ def corpus_run(request, tmp_path_factory):
     layers = _layers(mode)
     runnable = [c for c in cases(ctx) if all(layers[n][0] for n in c.needs)]
     build_corpus(ctx.submissions, ctx, runnable)
+    seed_template(tmp_path_factory, ctx.out)
     start = time.monotonic()
     proc = _autograde(ctx.submissions, ctx.out, "--jobs", "2", "--sandbox", mode)
     took = time.monotonic() - start
@@ -381,10 +382,11 @@ def test_feedback_shows_no_hidden_values(corpus_run):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_without_regrading_or_losing_anyone(tmp_path):
+def test_killed_run_resumes_without_regrading_or_losing_anyone(tmp_path, tmp_path_factory):
     from grading.examples import copy_reference
 
     subs, out = tmp_path / "subs", tmp_path / "out"
+    seed_template(tmp_path_factory, out)
     ids = [f"s{i:02d}" for i in range(6)]
     for sid in ids:
         copy_reference(subs / sid)

@@ -17,7 +17,7 @@ from nbgrader import utils
 from grading import gradebook, notebooks
 from grading.notebooks import Cell, Outcome
 from grading.sandbox import Limits, detect_layers
-from session import student_walk
+from session import seed_template, student_walk
 from student_path import STUDENT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,8 +139,9 @@ def test_missing_notebooks_need_no_nbgrader_run(tmp_path):
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """OUT folder with the template built once for the whole module."""
+    """OUT folder with the template (built once per session)."""
     out = tmp_path_factory.mktemp("out")
+    seed_template(tmp_path_factory, out)
     notebooks.get_template(out / ".nbgrader_template")
     return out
 
