@@ -195,6 +195,7 @@ def test_deleted_grade_cell_and_corrupt_notebook_are_rejected(course, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("student")  # graded by the student path, on its worker (pytest -n)
 def test_correct_notebook_pair_gets_its_points_and_the_gradebook(tmp_path_factory):
     """The student path (tests/student_path.py, once per session) submits the release notebooks
     with the reference solutions and autogrades the zip: here, its notebook rows and gradebook."""

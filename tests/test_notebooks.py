@@ -100,6 +100,7 @@ def test_parameters_cell_reads_fast_mode():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("student")  # the student path's worker has the release (pytest -n)
 def test_nbgrader_generate_assignment_strips_solutions(tmp_path_factory):
     # The release build (built once per session) runs `nbgrader generate_assignment convnets` in a
     # throwaway course folder; its notebooks are nbgrader's output, unchanged.
@@ -120,6 +121,7 @@ def test_nbgrader_generate_assignment_strips_solutions(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("student")
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_executes_headless(name, tmp_path_factory):
     """Executed once per session by the student path (tests/student_path.py): the release notebook

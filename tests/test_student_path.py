@@ -14,7 +14,7 @@ import pytest
 from session import student_walk
 from student_path import NOTEBOOKS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("student")]  # one worker walks it (pytest -n)
 
 
 @pytest.fixture
