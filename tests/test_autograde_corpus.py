@@ -1,6 +1,6 @@
 """The autograde orchestration: fast checks with a fake grading core, then the hostile corpus.
 
-The fast tests replace `grading.hidden_tests` by a tiny fake so they exercise discovery,
+The fast tests pass autograde.main a tiny fake grader so they exercise discovery,
 the secret seed, parallel grading, atomic per-student results, --resume, grades.csv and the
 feedback pages in a second. The `slow` tests run the real grader on tests/corpus.py.
 """
@@ -59,16 +59,15 @@ def _fake_grade_model(npz_path, *, data=None):
 
 
 @pytest.fixture
-def fake_core(monkeypatch):
-    fake = types.SimpleNamespace(TASK_POINTS={"task2_1": 10.0, "task2_9": 5.0},
-                                 build_suite=lambda seed: seed,
-                                 grade_module=_fake_grade_module, grade_model=_fake_grade_model)
-    monkeypatch.setattr(autograde, "_hidden_tests", lambda: fake)
+def fake_core():
+    """A fake grader for autograde.main(..., grader=fake_core)."""
     # notebook grading (nbgrader, slow) has its own tests: here a notebook is only "missing"
-    monkeypatch.setattr(autograde, "notebook_layout", lambda: list(FAKE_NB_LAYOUT))
-    monkeypatch.setattr(autograde, "notebook_results", lambda staging, sid, **kw: [
-        TaskResult(t, 0.0, m, "missing", "not in the submission") for t, m in FAKE_NB_LAYOUT])
-    return fake
+    return autograde.Grader(
+        task_points={"task2_1": 10.0, "task2_9": 5.0}, torch_tasks=(), build_suite=lambda seed: seed,
+        grade_module=_fake_grade_module, grade_model=_fake_grade_model,
+        notebook_layout=lambda: list(FAKE_NB_LAYOUT),
+        notebook_results=lambda staging, sid, **kw: [
+            TaskResult(t, 0.0, m, "missing", "not in the submission") for t, m in FAKE_NB_LAYOUT])
 
 
 FAKE_NB_LAYOUT = [("nb:task2_1", 0.0), ("nb:task2_12:manual", 3.0), ("nb:task3_1", 2.0)]
@@ -118,7 +117,7 @@ def test_class_is_graded_with_every_outcome(tmp_path, fake_core, capsys):
     out = tmp_path / "out"
 
     assert autograde.main([str(subs), "--out", str(out), "--jobs", "2", "--seed-file", str(seed),
-                           "--quiet"]) == 0
+                           "--quiet"], grader=fake_core) == 0
 
     got = _statuses(out)
     nb_missing = {t: "missing" for t, _ in FAKE_NB_LAYOUT}
@@ -154,15 +153,15 @@ def test_resume_keeps_finished_students_and_grades_the_rest(tmp_path, fake_core)
         _student(subs, sid)
     out = tmp_path / "out"
     (out / "results").mkdir(parents=True)
-    assert autograde.main([str(subs), "--out", str(out), "--jobs", "1", "--quiet"]) == 0
+    assert autograde.main([str(subs), "--out", str(out), "--jobs", "1", "--quiet"], grader=fake_core) == 0
     first = {p.name: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
     # s3 "was killed mid-write": its record is partial; s4 is new.
     (out / "results" / "s3.json").write_text('{"complete": tru')
     _student(subs, "s4")
 
     with pytest.raises(SystemExit):  # without --resume, existing results are never overwritten
-        autograde.main([str(subs), "--out", str(out), "--quiet"])
-    assert autograde.main([str(subs), "--out", str(out), "--resume", "--quiet"]) == 0
+        autograde.main([str(subs), "--out", str(out), "--quiet"], grader=fake_core)
+    assert autograde.main([str(subs), "--out", str(out), "--resume", "--quiet"], grader=fake_core) == 0
 
     after = {p.name: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
     assert set(after) == {"s1.json", "s2.json", "s3.json", "s4.json"}
@@ -177,11 +176,11 @@ def test_resume_refuses_a_different_seed(tmp_path, fake_core):
     subs = tmp_path / "subs"
     _student(subs, "s1")
     out = tmp_path / "out"
-    assert autograde.main([str(subs), "--out", str(out), "--quiet"]) == 0
+    assert autograde.main([str(subs), "--out", str(out), "--quiet"], grader=fake_core) == 0
     other = tmp_path / "seed"
     other.write_bytes(os.urandom(32))
     with pytest.raises(SystemExit, match="differs"):
-        autograde.main([str(subs), "--out", str(out), "--resume", "--seed-file", str(other)])
+        autograde.main([str(subs), "--out", str(out), "--resume", "--seed-file", str(other)], grader=fake_core)
 
 
 def test_student_ids_must_be_safe_names(tmp_path):
