@@ -32,9 +32,10 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 check: venv $(VENV)/.dev-installed
 	$(PY) -m pytest -m "not slow" -n 2
 
-# The whole suite on 2 workers; tests sharing a session artefact share a worker (xdist_group).
+# The whole suite on 2 workers, one test file per worker at a time: the tests of a session
+# artefact (tests/session.py) sit in one file, so one worker makes it.
 test: venv $(VENV)/.dev-installed
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2 --dist loadfile
 
 # Benchmarks only: unset the OpenBLAS overrides for this command alone (never in tests).
 BENCH := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY)

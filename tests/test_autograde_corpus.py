@@ -219,11 +219,9 @@ def _can_drop():
 
 # The corpus is graded under the default backend (bwrap where it works) and under
 # --sandbox none (a throw-away uid, rlimits, cgroup and tmpfs, no namespaces): every case
-# must get the same exact statuses under both. Under pytest -n, each mode's tests share a worker,
-# so each mode's corpus is graded once.
-MODES = [pytest.param("auto", marks=pytest.mark.xdist_group("corpus-auto")),
-         pytest.param("none", marks=[pytest.mark.xdist_group("corpus-none"), pytest.mark.skipif(
-             not _can_drop(), reason="--sandbox none needs root (a throw-away uid to drop to)")])]
+# must get the same exact statuses under both.
+MODES = ["auto", pytest.param("none", marks=pytest.mark.skipif(
+    not _can_drop(), reason="--sandbox none needs root (a throw-away uid to drop to)"))]
 
 
 def _autograde(subs, out, *extra, timeout=900):

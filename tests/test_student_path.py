@@ -2,8 +2,9 @@
 
 tests/student_path.py walks the path once per session (install as the README says,
 `check` on the stubs, both notebooks executed with the reference solutions, `submit`,
-the zip autograded); these tests check each step. tests/test_notebooks.py and
-tests/test_notebook_grading.py inspect the same run's executed and graded notebooks.
+the zip autograded); these tests check each step, and they are where the notebooks'
+headless execution and the grading of a correct notebook pair are checked. Every test of
+that walk lives in this file, so `pytest -n 2 --dist loadfile` walks it on one worker.
 """
 import csv
 import json
@@ -11,10 +12,12 @@ import re
 
 import pytest
 
-from session import student_walk
-from student_path import NOTEBOOKS
+from grading import gradebook, notebooks
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("student")]  # one worker walks it (pytest -n)
+from session import student_walk
+from student_path import NOTEBOOKS, STUDENT
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -46,3 +49,41 @@ def test_student_path_from_the_release(walk):
     for step, secs in walk.times.items():
         print(f"  {step:<28} {secs:7.1f}")
     print(f"  {'total':<28} {sum(walk.times.values()):7.1f}")
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_executes_headless(name, walk):
+    """Executed once per session by the student path (tests/student_path.py): the release notebook
+    with the solution cells put back (the source notebook, as students get it), nbclient,
+    CS_LAYERS_FAST=1, the embedded digits, in the release's own venv."""
+    assert name in walk.executed, f"{name} did not execute headless: {walk.failure}"
+    work = walk.rel / "assignments" / "convnets"
+    if name == "ConvolutionalNetworks.ipynb":
+        assert (work / "convnet_model.npz").is_file(), "the notebook must save convnet_model.npz (task2_9)"
+    if name == "PyTorch.ipynb":
+        from cs_layers.torch_nets import load_challenge
+        assert load_challenge(work / "challenge_model.pt")[1] == "digits", \
+            "the notebook must save challenge_model.pt with torch_nets.save_challenge (task3_5)"
+
+
+def test_correct_notebook_pair_gets_its_points_and_the_gradebook(walk):
+    """The student path (tests/student_path.py, once per session) submits the release notebooks
+    with the reference solutions and autogrades the zip: here, its notebook rows and gradebook."""
+    assert walk.grades_out is not None, f"the student path stopped before grading: {walk.failure}"
+    course, sid = walk.grades_out, STUDENT
+    record = json.loads((course / "results" / f"{sid}.json").read_text())
+    res = [r for r in record["results"] if r["task"].startswith("nb:")]
+    auto = [r for r in res if not r["task"].endswith(":manual")]
+    manual = [r for r in res if r["task"].endswith(":manual")]
+    bad = [(r["task"], r["status"], r["score"], r["max_score"], r["message"]) for r in auto
+           if r["status"] != "passed" or r["score"] != r["max_score"]]
+    assert auto and not bad, f"the solution notebooks lost points: {bad}"
+    assert {r["task"] for r in manual} == {"nb:task2_12:manual", "nb:task3_5:manual"}
+    template = notebooks.get_template(course / ".nbgrader_template")
+    grades = gradebook.student_grades(course, sid, template.course_id)
+    for q in ("task2_12_q1", "task2_12_q2", "task2_12_q3"):
+        auto_score, manual_score, max_score, needs = grades[("ConvolutionalNetworks", q)]
+        assert auto_score is None and manual_score is None and needs and max_score == 2
+    assert grades[("PyTorch", "task3_5_writeup")][3] is True
+    for nb in notebooks.NOTEBOOKS:
+        assert (course / "autograded" / sid / "convnets" / f"{nb}.ipynb").is_file()
