@@ -195,7 +195,7 @@ def max_pool_forward_fast(x, pool_param):
             element = offset(k // pw, k % pw)
             larger = element > best  # strictly: a tie keeps the first max
             np.maximum(best, element, out=best)
-            best_at[larger] = k
+            np.maximum(best_at, larger * best_at.dtype.type(k), out=best_at)  # k only grows: best_at[larger] = k
         ### END SOLUTION
 
     for_batch_chunks(pool, N, x[0].nbytes)
