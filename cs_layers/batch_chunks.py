@@ -47,11 +47,11 @@ def set_threads(n):
     return previous
 
 
-def chunk_slices(n, item_bytes, threads=None, chunk_bytes=CHUNK_BYTES):
-    """Slices covering range(n) in order: about chunk_bytes of input each, and at least
-    `threads` slices (when n allows) so that every thread gets work."""
+def chunk_slices(n, item_bytes, threads=None):
+    """Slices covering range(n) in order: at most CHUNK_BYTES of input each (at least one
+    item), and at least `threads` slices (when n allows) so that every thread gets work."""
     threads = THREADS if threads is None else threads
-    per_chunk = max(1, int(chunk_bytes // max(1, item_bytes)))
+    per_chunk = max(1, int(CHUNK_BYTES // max(1, item_bytes)))
     per_chunk = min(per_chunk, max(1, -(-n // threads)))  # ceil(n / threads)
     return [slice(a, min(a + per_chunk, n)) for a in range(0, n, per_chunk)]
 
