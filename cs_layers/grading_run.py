@@ -11,7 +11,8 @@ at a minute or more per notebook and student. So in a grading run:
   optimiser comparison) sees only the first DEMO_BATCHES batches of each epoch, so the cells
   still run every line and draw their plots;
 - active(): the notebook prints its accuracy targets without asserting them (a few batches
-  reach none of them; the hidden tests grade the code instead).
+  reach none of them; the hidden tests grade the code instead), and skips its slowest speed
+  demonstration (autocast on the CPU).
 
 Outside the grader (CS_LAYERS_GRADING unset) nothing changes: everything trains in full.
 """
