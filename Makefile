@@ -7,7 +7,7 @@ OUT    ?= out
 # The release is built next to this checkout, never inside it (the build refuses that).
 RELEASE ?= $(abspath $(CURDIR)/..)/$(notdir $(CURDIR))-release
 
-.PHONY: venv test demo bench bench-all release autograde gradescope clean
+.PHONY: venv lint test demo bench bench-all release autograde gradescope clean
 
 venv: $(VENV)/.installed
 
@@ -19,7 +19,15 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
-test: venv
+# Lint tools (requirements-dev.txt), on top of the venv; not part of the student release.
+$(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+lint: venv $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+
+test: lint
 	$(PY) -m pytest
 
 # Benchmarks only: unset the OpenBLAS overrides for this command alone (never in tests).

@@ -32,11 +32,8 @@ import torch.nn.functional as tF
 from threadpoolctl import threadpool_limits
 
 from bench.machine import blas_threads, describe, verdict
-
-from cs_layers.fast_layers import (conv_backward_fast, conv_forward_fast, max_pool_backward_fast,
-                                   max_pool_forward_fast)
-from cs_layers.layers import (conv_backward_naive, conv_forward_naive, max_pool_backward_naive,
-                              max_pool_forward_naive)
+from cs_layers.fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast
+from cs_layers.layers import conv_backward_naive, conv_forward_naive, max_pool_backward_naive, max_pool_forward_naive
 
 # (name, x shape, w shape, stride, pad): the three conv shapes of issue 2
 CONV_CASES = [

@@ -22,7 +22,8 @@ def describe(threads):
     import torch
 
     load = os.getloadavg()
-    busy = " (BUSY: other work shares the CPUs; expect noisy, inflated times)" if load[0] > (os.cpu_count() or 1) else ""
+    busy = (" (BUSY: other work shares the CPUs; expect noisy, inflated times)"
+            if load[0] > (os.cpu_count() or 1) else "")
     lines = [f"threads: {threads} for numpy's BLAS (threadpoolctl) and torch "
              f"(torch.get_num_threads() = {torch.get_num_threads()}); {os.cpu_count()} CPUs; "
              f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}{busy}",

@@ -44,12 +44,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from cs_layers import course
 from grading import feedback, workspace
 from grading.results import TaskResult
-from grading.unpack import MODEL_FILE, NOTEBOOKS, Intake, Rejected, unpack
+from grading.unpack import MODEL_FILE, Rejected, unpack
 
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-MODEL_TASK = "task2_9"
+STUDENT_ID = course.STUDENT_ID
+MODEL_TASK = next(t.id for t in course.TASKS if course.CHECKPOINT in t.graded)
 SEED_FILE = ".secret_seed"
 RECORD_VERSION = 1
 DEFAULT_TIMEOUT_S = 1200.0  # one submission, all parts; a correct one takes about 3 min

@@ -19,12 +19,15 @@ import sys
 import textwrap
 from pathlib import Path
 
+from cs_layers import course
+from grading import unpack
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = REPO_ROOT / "cs_layers"
-MODEL_FILE = "assignments/convnets/convnet_model.npz"
-CHALLENGE_FILE = "assignments/convnets/challenge_model.pt"  # task3_5 (torch_nets.save_challenge)
-NOTEBOOK_DIR = "assignments/convnets"
-NOTEBOOKS = ("ConvolutionalNetworks.ipynb", "PyTorch.ipynb")
+MODEL_FILE = unpack.MODEL_FILE
+CHALLENGE_FILE = unpack.CHALLENGE_FILE  # task3_5 (torch_nets.save_challenge)
+NOTEBOOK_DIR = course.NOTEBOOK_DIR
+NOTEBOOKS = tuple(f"{name}.ipynb" for name in course.NOTEBOOKS)
 _TASK_LINE = re.compile(r"^\s*#\s*(task\d+_\d+):\s*(\S+)\s*$")
 
 

@@ -24,8 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from grading.examples import (CHALLENGE_FILE, MODEL_FILE, REFERENCE, append_patch, copy_reference, importers,
-                              task_modules, wrap)
+from grading.examples import (
+    CHALLENGE_FILE,
+    MODEL_FILE,
+    REFERENCE,
+    append_patch,
+    copy_reference,
+    importers,
+    task_modules,
+    wrap,
+)
 
 REPO = REFERENCE.parent
 NOTEBOOK_DIR = "assignments/convnets"

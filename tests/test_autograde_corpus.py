@@ -26,11 +26,9 @@ from grading import autograde
 from grading.results import TaskResult
 
 try:
-    from corpus import (Context, build_corpus, cases, daemon_marker, expected_statuses,
-                        write_targets)
+    from corpus import Context, build_corpus, cases, daemon_marker, expected_statuses, write_targets
 except ImportError:  # collected as a package (tests/__init__.py)
-    from tests.corpus import (Context, build_corpus, cases, daemon_marker, expected_statuses,
-                              write_targets)
+    from tests.corpus import Context, build_corpus, cases, daemon_marker, expected_statuses, write_targets
 
 
 # ---------------------------------------------------------------- fake grading core

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from cs_layers import data as D
+
 from treehash import tree_hash
 
 REPO = Path(__file__).resolve().parent.parent

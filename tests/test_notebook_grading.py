@@ -25,7 +25,9 @@ SRC = ROOT / "assignments" / "convnets"
 
 def _tiny():
     nb = nbformat.v4.new_notebook()
-    meta = lambda gid, **kw: {"nbgrader": {"grade_id": gid, "schema_version": 3, "task": False, **kw}}
+    def meta(gid, **kw):
+        return {"nbgrader": {"grade_id": gid, "schema_version": 3, "task": False, **kw}}
+
     nb.cells = [
         nbformat.v4.new_code_cell("x = 1", metadata=meta("task9_1_sol", grade=False, solution=True, locked=False)),
         nbformat.v4.new_code_cell("assert x == 1", metadata=meta("task9_1", grade=True, solution=False,

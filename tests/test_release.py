@@ -18,15 +18,15 @@ import shutil
 import zipfile
 from pathlib import Path
 
-import numpy as np
-
 import nbformat
+import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from cs_layers.check import run_pytest, task_key
 from grading import leakcheck, markers, release
 from grading.__main__ import main as grading_main
+
 from treehash import tree_hash
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -254,7 +254,8 @@ def test_missing_venv_module_names_the_apt_package(machine):
 
 
 def test_low_disk_space_warns(machine):
-    df = "echo 'Filesystem 1024-blocks Used Available Capacity Mounted'; echo '/dev/sda1 10000000 5000000 5242880 50% /'"
+    df = ("echo 'Filesystem 1024-blocks Used Available Capacity Mounted'; "
+          "echo '/dev/sda1 10000000 5000000 5242880 50% /'")
     proc = machine("--dry-run", extra={"df": df})
     assert_exit(proc, 0)
     assert "Disk:     5 GB free" in proc.stdout

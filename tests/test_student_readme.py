@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_setup_gpu import LSPCI_NONE, machine  # noqa: F401  (machine is a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent

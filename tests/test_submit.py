@@ -11,6 +11,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from cs_layers import submit
 from grading.release import cell_manifest
+
 from treehash import tree_hash
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,7 +238,8 @@ def test_size_limits_match_the_grader():
 
 @pytest.mark.parametrize("output, words", [("cs_layers/cnn.py", "must be a .zip"),
                                            ("cs_layers/x.zip", "would write inside cs_layers/"),
-                                           ("assignments/convnets/sub.zip", "would write inside assignments/convnets/")])
+                                           ("assignments/convnets/sub.zip",
+                                            "would write inside assignments/convnets/")])
 def test_refuses_an_output_that_would_replace_or_sit_among_graded_files(tree, capsys, output, words):
     (tree / "cs_layers" / "cnn.py").write_text("def g():\n    return 2\n")
     _refused_untouched(tree, capsys, "-o", str(tree / output), words=words)

@@ -6,6 +6,7 @@ from hypothesis import given
 
 from cs_layers.gradient_check import check_close, eval_numerical_gradient_array
 from cs_layers.layers import max_pool_backward_naive, max_pool_forward_naive
+
 from strategies import pool_cases
 
 pytestmark = pytest.mark.task2_4
