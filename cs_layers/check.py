@@ -202,9 +202,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return run(*args.tasks, verbose=args.verbose).returncode
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except ValueError as e:  # not a task id: usage
         print(f"check: {e}", file=sys.stderr)
         return 2
+    except (FileNotFoundError, RuntimeError) as e:  # the tests could not run: the message says why
+        print(f"check: {e}", file=sys.stderr)
+        return 1
 
 
 # ---- pytest plugin: active only when pytest runs with -p cs_layers.check ----

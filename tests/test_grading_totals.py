@@ -1,4 +1,4 @@
-"""One honest total, recovery and a readable report (issue 10, items 5 and 6), fast.
+"""One honest total, recovery and a readable report, fast.
 
 Uses the fake grading core of test_autograde_corpus: no sandbox, no nbgrader.
 """

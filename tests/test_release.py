@@ -445,7 +445,7 @@ def test_cli_usage_and_unknown_command(capsys):
 
 
 def test_check_on_the_fresh_release_runs_one_test_per_stubbed_task(built, tmp_path):
-    # issue 14, item 7: `python -m cs_layers.check` on the stubs stops each task at its first
+    # `python -m cs_layers.check` on the stubs stops each task at its first
     # NotImplementedError, so a fresh release checks in seconds, not minutes.
     from cs_layers.check import run
     tree = tmp_path / "fresh"

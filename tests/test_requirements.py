@@ -1,4 +1,4 @@
-"""The Python versions the docs promise install from requirements.txt (issue 14, item 1).
+"""The Python versions the docs promise install from requirements.txt.
 
 The promise lives in one place, pyproject.toml: requires-python gives the
 minimum and the "Programming Language :: Python :: 3.X" classifiers list every

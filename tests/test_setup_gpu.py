@@ -397,7 +397,7 @@ def test_shellcheck_reports_nothing():
 
 
 def test_help_build_table_aligns(machine):
-    # issue 14, item 7: the table of builds has its columns at the same offsets in every row
+    # the table of builds has its columns at the same offsets in every row
     lines = machine("--help").stdout.splitlines()
     start = lines.index("PyTorch build chosen from 'nvidia-smi':") + 1
     rows = lines[start:start + 4]
@@ -407,7 +407,7 @@ def test_help_build_table_aligns(machine):
     assert len(url_cols) == 1 and len(build_cols) == 1, "\n".join(rows)
 
 
-# ---- issue 16: secrets, hostile numbers and strings, half-built venvs ---------------------------
+# ---- secrets, hostile numbers and strings, half-built venvs ---------------------------
 
 def test_the_jupyter_token_is_never_on_a_command_line(machine, fake_venv):
     """Any local user can read /proc/*/cmdline; the token must only be in Jupyter's environment."""

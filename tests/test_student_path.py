@@ -1,4 +1,4 @@
-"""A fresh student machine, end to end, from the release folder (issue 14, tests and evidence).
+"""A fresh student machine, end to end, from the release folder.
 
 Build the release; in it, create a venv and install exactly as its README says;
 run `python -m cs_layers.check` on the stubs (every task stops at its stub);

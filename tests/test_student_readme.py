@@ -1,4 +1,4 @@
-"""The student README (the release's README.md) says true things (issue 14, items 3 and 6).
+"""The student README (the release's README.md) says true things.
 
 - every `bash setup_gpu.sh ...` command in it runs (on a fake GPU machine, --dry-run);
   every option it names exists; the section the script points to exists;

@@ -140,7 +140,7 @@ def test_warns_on_out_of_order_and_unrun_cells_but_still_writes(tree, capsys):
     assert "1 of 3 code cells were never run" in out
 
 
-# ---------------------------------------------------------------- --partial (issue 14, item 5)
+# ---------------------------------------------------------------- --partial
 
 def test_partial_packs_what_exists_and_lists_what_is_missing(tree, capsys):
     (tree / "assignments/convnets/convnet_model.npz").unlink()
@@ -188,7 +188,7 @@ def test_partial_still_refuses_anything_broken(tree, capsys, breakage, words):
     assert not (tree / "submission.zip").exists()
 
 
-# ---- hostile and careless inputs (issue 16): refused with a message, nothing of the student's changed ----
+# ---- hostile and careless inputs: refused with a message, nothing of the student's changed ----
 def _refused_untouched(tree, capsys, *args, words):
     before = tree_hash(tree)
     _refused(tree, capsys, *args, words=words)
