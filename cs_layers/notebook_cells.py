@@ -4,10 +4,12 @@ The release build records every nbgrader cell of a release notebook (`manifest`,
 assignments/convnets/.release_manifest.json); `python -m cs_layers.submit` and the grader
 (grading/notebooks.py) then compare a student's notebook with it (`problems`). A cell the
 student may not change (a grade cell without an answer, or a locked cell) must be there
-once, with its source and nbgrader flags as released; an answer cell must be there once.
+once, with its source, cell type, nbgrader flags and points as released (what nbgrader's own
+checksum covers); an answer cell must be there once.
 Each side words the problems for its reader.
 """
 import hashlib
+import json
 
 FLAGS = ("grade", "locked", "solution")
 
@@ -23,17 +25,25 @@ def _nbgrader(cell):
 
 
 def entry(cell) -> dict:
-    """A cell's manifest entry: its flags, and the sha256 of its source when it is checked."""
+    """A cell's manifest entry: its flags, and when it is checked the sha256 of what nbgrader's
+    checksum covers (source, cell type, flags, grade_id, and the points of a grade cell)."""
     meta = _nbgrader(cell) or {}
     out = {k: bool(meta.get(k, False)) for k in FLAGS}
     if checked(out):
-        out["sha256"] = hashlib.sha256(_source(cell).encode("utf-8")).hexdigest()
+        points = meta.get("points", 0) if out["grade"] else None
+        try:
+            points = None if points is None else float(points or 0)
+        except (TypeError, ValueError):
+            points = repr(points)
+        what = [_source(cell), str(cell.get("cell_type", "")), *(out[k] for k in FLAGS),
+                str(meta.get("grade_id", "")), points]
+        out["sha256"] = hashlib.sha256(json.dumps(what).encode("utf-8")).hexdigest()
     return out
 
 
 def checked(flags: dict) -> bool:
     """The student may not change this cell: locked, or graded without an answer of theirs."""
-    return not flags.get("solution") and bool(flags.get("grade") or flags.get("locked"))
+    return bool(flags.get("locked") or (flags.get("grade") and not flags.get("solution")))
 
 
 def manifest(nb) -> dict:

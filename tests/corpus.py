@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from cs_layers import course
+from grading import hidden_tests
 from grading.examples import (
     CHALLENGE_FILE,
     MODEL_FILE,
@@ -36,8 +38,8 @@ from grading.examples import (
 )
 
 REPO = REFERENCE.parent
-NOTEBOOK_DIR = "assignments/convnets"
-MODEL_TASK = "task2_9"
+NOTEBOOK_DIR = course.NOTEBOOK_DIR
+MODEL_TASK = hidden_tests.MODEL_TASK
 
 
 @dataclass

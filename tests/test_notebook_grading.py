@@ -13,6 +13,7 @@ import nbformat
 import pytest
 from nbgrader import utils
 
+from cs_layers import notebook_cells
 from grading import gradebook, notebooks
 from grading.notebooks import Cell, Outcome
 from grading.sandbox import Limits, detect_layers
@@ -41,7 +42,8 @@ def _tiny():
 def _table(nb):
     return {c.metadata.nbgrader["grade_id"]: Cell(
         c.metadata.nbgrader["grade_id"], float(c.metadata.nbgrader.get("points", 0)),
-        utils.is_grade(c), utils.is_solution(c), utils.is_locked(c), utils.compute_checksum(c))
+        utils.is_grade(c), utils.is_solution(c), utils.is_locked(c), utils.compute_checksum(c),
+        notebook_cells.entry(c))
         for c in nb.cells}
 
 
