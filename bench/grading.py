@@ -36,8 +36,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from grading.examples import (CHALLENGE_FILE, MODEL_FILE, append_patch, copy_notebooks, copy_reference,
-                               train_challenge, train_model, wrap)
+from grading.examples import (
+    CHALLENGE_FILE,
+    MODEL_FILE,
+    append_patch,
+    copy_notebooks,
+    copy_reference,
+    train_challenge,
+    train_model,
+    wrap,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS_TARGET_S = 600.0  # 100 complete submissions (module, model, both notebooks), --jobs 2
@@ -159,7 +167,7 @@ def grade(subs: Path, out: Path, args, seed: Path) -> tuple[float, dict]:
     took = time.monotonic() - start
     if proc.returncode != 0:
         print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
-        raise SystemExit(proc.returncode)
+        raise SystemExit(1)
     records = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
     with open(out / "grades.csv", newline="") as f:
         grades = {(r["student_id"], r["task"]): (r["score"], r["status"]) for r in csv.DictReader(f)}

@@ -24,7 +24,8 @@ def describe(threads):
     import torch
 
     load = os.getloadavg()
-    busy = " (BUSY: other work shares the CPUs; expect noisy, inflated times)" if load[0] > (os.cpu_count() or 1) else ""
+    busy = (" (BUSY: other work shares the CPUs; expect noisy, inflated times)"
+            if load[0] > (os.cpu_count() or 1) else "")
     lines = [f"threads: {threads} for numpy's BLAS (threadpoolctl) and torch "
              f"(torch.get_num_threads() = {torch.get_num_threads()}), "
              f"{batch_chunks.THREADS} for the fast pooling chunks; {os.cpu_count()} CPUs; "

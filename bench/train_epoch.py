@@ -17,7 +17,7 @@ torch's blocks taking turns; the epoch time is the median block time scaled to 9
 iterations. Peak memory: the peak of numpy's own allocations during training
 iterations (tracemalloc, on separate untimed iterations: the target), and the
 process's peak resident set size (training images, torch and both models included).
-Target (issue 13): numpy epoch time <= 2.5x torch's; numpy's training memory < 2 GB.
+Target: numpy epoch time <= 2.5x torch's; numpy's training memory < 2 GB.
 """
 import argparse
 import resource

@@ -32,7 +32,6 @@ from cs_layers.batch_chunks import for_batch_chunks
 from cs_layers.caches import LayerCache, open_cache
 from cs_layers.shapes import check_conv_args, check_dout, check_pool_args
 
-
 # ---------------------------------------------------------------- task2_5: convolution
 
 def im2col_windows(x, HH, WW, stride, pad):

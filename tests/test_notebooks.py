@@ -11,11 +11,11 @@
 """
 import os
 import re
-import tomllib
 from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 
 from session import release_tree
 
@@ -72,7 +72,8 @@ def test_grade_cells_are_locked_assert_and_have_headings(name):
         if meta["grade"]:
             assert meta.get("points", 0) > 0, f"{name}: grade cell {gid} has no points"
         if meta["grade"] and not meta["solution"]:
-            assert cell.cell_type == "code" and meta["locked"], f"{name}: autograded cell {gid} must be a locked code cell"
+            assert cell.cell_type == "code" and meta["locked"], \
+                f"{name}: autograded cell {gid} must be a locked code cell"
             assert re.search(r"\bassert\b|check_close\(|check_target\(|check_sandwich\(", cell.source), (
                 f"{name}: grade cell {gid} checks nothing; every check must assert")
         if meta["solution"] and cell.cell_type == "code":
