@@ -45,12 +45,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from cs_layers import course
 from grading import feedback, workspace
 from grading.results import TaskResult
-from grading.unpack import MODEL_FILE, NOTEBOOKS, Intake, Rejected, unpack
+from grading.unpack import MODEL_FILE, Rejected, unpack
 
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-MODEL_TASK = "task2_9"
+STUDENT_ID = course.STUDENT_ID
+MODEL_TASK = next(t.id for t in course.TASKS if course.CHECKPOINT in t.graded)
 SEED_FILE = ".secret_seed"
 RECORD_VERSION = 1
 DEFAULT_TIMEOUT_S = 1200.0  # one submission, all parts; a correct one takes about 3 min
@@ -98,6 +99,10 @@ def discover(root: Path) -> tuple[list[Submission], list[str], list[str]]:
     return subs, dups, warnings
 
 
+class UsageError(ValueError):
+    """The command line asks for something impossible (exit code 2, like argparse's errors)."""
+
+
 def load_seed(out: Path, seed_file: Path | None, resume: bool) -> bytes:
     """The secret seed of this run, kept in OUT/.secret_seed (mode 0600)."""
     kept = out / SEED_FILE
@@ -105,12 +110,12 @@ def load_seed(out: Path, seed_file: Path | None, resume: bool) -> bytes:
     if seed_file is not None:
         seed = Path(seed_file).read_bytes()
         if len(seed) < 16:
-            raise SystemExit(f"--seed-file {seed_file} holds {len(seed)} bytes; use at least 16 "
+            raise UsageError(f"--seed-file {seed_file} holds {len(seed)} bytes; use at least 16 "
                              "random bytes (e.g. `head -c 32 /dev/urandom > seed`)")
     if resume and kept.exists():
         old = bytes.fromhex(kept.read_text().strip())
         if seed is not None and seed != old:
-            raise SystemExit(f"--seed-file differs from the seed kept in {kept}; a resumed run "
+            raise UsageError(f"--seed-file differs from the seed kept in {kept}; a resumed run "
                              "must use the same hidden inputs; drop --seed-file or --resume")
         return old
     seed = seed if seed is not None else os.urandom(32)
@@ -634,9 +639,9 @@ def _main(argv=None) -> int:
         parser.error(f"{results_dir} already holds results; pass --resume to continue that run, "
                      "or choose a new --out")
     refused = use_sandbox(args.sandbox, protect=[out, args.submissions])
-    if refused:
+    if refused:  # the sandbox asked for cannot run here: install it, or choose another
         print(refused, file=sys.stderr)
-        return 2
+        return 1
     print(layer_report(), flush=True)
     _remove_stale_tmp(results_dir)
     signal.signal(signal.SIGTERM, _terminate)  # a polite kill still removes the work folders
@@ -655,7 +660,10 @@ def _run(args, parser, out: Path, results_dir: Path) -> int:
     subs, dups, warnings = discover(args.submissions)
     for w in warnings:
         print(f"WARNING: {w}", flush=True)
-    seed = load_seed(out, args.seed_file, args.resume)
+    try:
+        seed = load_seed(out, args.seed_file, args.resume)
+    except UsageError as err:
+        parser.error(str(err))
     sid_seed = seed_id(seed)
 
     records: dict[str, dict] = {}

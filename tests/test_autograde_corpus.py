@@ -27,11 +27,9 @@ from grading.results import TaskResult
 from session import seed_template, trained_models
 
 try:
-    from corpus import (Context, build_corpus, cases, daemon_marker, expected_statuses,
-                        write_targets)
+    from corpus import Context, build_corpus, cases, daemon_marker, expected_statuses, write_targets
 except ImportError:  # collected as a package (tests/__init__.py)
-    from tests.corpus import (Context, build_corpus, cases, daemon_marker, expected_statuses,
-                              write_targets)
+    from tests.corpus import Context, build_corpus, cases, daemon_marker, expected_statuses, write_targets
 
 
 # ---------------------------------------------------------------- fake grading core
@@ -172,15 +170,16 @@ def test_resume_keeps_finished_students_and_grades_the_rest(tmp_path, fake_core)
     assert len(_statuses(out)) == 4
 
 
-def test_resume_refuses_a_different_seed(tmp_path, fake_core):
+def test_resume_refuses_a_different_seed(tmp_path, fake_core, capsys):
     subs = tmp_path / "subs"
     _student(subs, "s1")
     out = tmp_path / "out"
     assert autograde.main([str(subs), "--out", str(out), "--quiet"], grader=fake_core) == 0
     other = tmp_path / "seed"
     other.write_bytes(os.urandom(32))
-    with pytest.raises(SystemExit, match="differs"):
+    with pytest.raises(SystemExit) as exit_:
         autograde.main([str(subs), "--out", str(out), "--resume", "--seed-file", str(other)], grader=fake_core)
+    assert exit_.value.code == 2 and "--seed-file differs" in capsys.readouterr().err
 
 
 def test_student_ids_must_be_safe_names(tmp_path):

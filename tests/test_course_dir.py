@@ -1,4 +1,4 @@
-"""OUT is an nbgrader 0.9.6 course folder (issue 14.4) whose totals agree with grades.csv (10.6).
+"""OUT is an nbgrader 0.9.6 course folder whose totals agree with grades.csv.
 
 One autograde OUT folder is built for the module from the real template (nbgrader
 generate_assignment over the source notebooks) and hand-made notebook outcomes (no kernel
@@ -27,6 +27,7 @@ import pytest
 from grading import autograde, gradebook, notebooks
 from grading.notebooks import Outcome
 from grading.results import TaskResult
+
 from session import seed_template
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,16 +1,14 @@
-"""One honest total, recovery and a readable report (issue 10, items 5 and 6), fast.
+"""One honest total, recovery and a readable report, fast.
 
 Uses the fake grading core of test_autograde_corpus: no sandbox, no nbgrader.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -21,8 +19,7 @@ from grading.results import TaskResult
 try:
     from test_autograde_corpus import FAKE_NB_LAYOUT, FAKE_TOTAL, _rows, _student, fake_core  # noqa: F401
 except ImportError:  # collected as a package (tests/__init__.py)
-    from tests.test_autograde_corpus import (FAKE_NB_LAYOUT, FAKE_TOTAL, _rows,  # noqa: F401
-                                             _student, fake_core)
+    from tests.test_autograde_corpus import FAKE_NB_LAYOUT, FAKE_TOTAL, _rows, _student, fake_core  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 

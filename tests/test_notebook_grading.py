@@ -14,9 +14,11 @@ import nbformat
 import pytest
 from nbgrader import utils
 
+from cs_layers import notebook_cells
 from grading import gradebook, notebooks
 from grading.notebooks import Cell, Outcome
 from grading.sandbox import Limits, detect_layers
+
 from session import seed_template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +29,9 @@ SRC = ROOT / "assignments" / "convnets"
 
 def _tiny():
     nb = nbformat.v4.new_notebook()
-    meta = lambda gid, **kw: {"nbgrader": {"grade_id": gid, "schema_version": 3, "task": False, **kw}}
+    def meta(gid, **kw):
+        return {"nbgrader": {"grade_id": gid, "schema_version": 3, "task": False, **kw}}
+
     nb.cells = [
         nbformat.v4.new_code_cell("x = 1", metadata=meta("task9_1_sol", grade=False, solution=True, locked=False)),
         nbformat.v4.new_code_cell("assert x == 1", metadata=meta("task9_1", grade=True, solution=False,
@@ -41,7 +45,8 @@ def _tiny():
 def _table(nb):
     return {c.metadata.nbgrader["grade_id"]: Cell(
         c.metadata.nbgrader["grade_id"], float(c.metadata.nbgrader.get("points", 0)),
-        utils.is_grade(c), utils.is_solution(c), utils.is_locked(c), utils.compute_checksum(c))
+        utils.is_grade(c), utils.is_solution(c), utils.is_locked(c), utils.compute_checksum(c),
+        notebook_cells.entry(c))
         for c in nb.cells}
 
 

@@ -11,11 +11,11 @@
 """
 import os
 import re
-import tomllib
 from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 
 from session import release_tree
 
@@ -72,7 +72,8 @@ def test_grade_cells_are_locked_assert_and_have_headings(name):
         if meta["grade"]:
             assert meta.get("points", 0) > 0, f"{name}: grade cell {gid} has no points"
         if meta["grade"] and not meta["solution"]:
-            assert cell.cell_type == "code" and meta["locked"], f"{name}: autograded cell {gid} must be a locked code cell"
+            assert cell.cell_type == "code" and meta["locked"], \
+                f"{name}: autograded cell {gid} must be a locked code cell"
             assert re.search(r"\bassert\b|check_close\(|check_target\(|check_sandwich\(", cell.source), (
                 f"{name}: grade cell {gid} checks nothing; every check must assert")
         if meta["solution"] and cell.cell_type == "code":
@@ -153,3 +154,33 @@ def test_grading_run_loads_the_checkpoint_instead_of_training(tmp_path, monkeypa
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
     printed = "".join(o.get("text", "") for o in keep[4].outputs)
     assert "loaded the submitted convnet_model.npz" in printed, printed
+
+
+@pytest.mark.slow
+def test_grading_run_of_the_pytorch_notebook_loads_the_challenge_and_trains_a_few_batches(tmp_path, monkeypatch):
+    # Under the autograder (CS_LAYERS_GRADING=1, cs_layers.grading_run) the challenge cell loads
+    # the submitted challenge_model.pt (never overwritten), and every demonstration training runs
+    # grading_run.DEMO_BATCHES batches per epoch; the notebook still runs top to bottom.
+    import torch
+    from nbclient import NotebookClient
+
+    from cs_layers import grading_run, torch_nets
+
+    work = tmp_path / "assignments" / "convnets"
+    work.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch_nets.save_challenge(torch_nets.challenge_model("digits"), "digits", work / "challenge_model.pt")
+    submitted = (work / "challenge_model.pt").read_bytes()
+    nb = load("PyTorch.ipynb")
+    nb.cells.append(nbformat.v4.new_code_cell(
+        f"assert challenge_history == {{'loss': [], 'val_acc': []}}, 'the grading run trained the challenge'\n"
+        f"assert len(history['loss']) == {grading_run.DEMO_BATCHES} * len(history['val_acc']), history\n"))
+    monkeypatch.setenv("CS_LAYERS_GRADING", "1")
+    monkeypatch.setenv("CS_LAYERS_FAST", "1")
+    monkeypatch.setenv("CS_LAYERS_DATA", str(tmp_path / "no-cifar"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "grading run: loaded the submitted challenge_model.pt" in printed, printed[-3000:]
+    assert (work / "challenge_model.pt").read_bytes() == submitted, "the grading run overwrote the submission"

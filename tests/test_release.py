@@ -18,15 +18,15 @@ import shutil
 import zipfile
 from pathlib import Path
 
-import numpy as np
-
 import nbformat
+import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from cs_layers.check import run_pytest, task_key
 from grading import leakcheck, markers, release
 from grading.__main__ import main as grading_main
+
 from session import release_tree
 from treehash import tree_hash
 
@@ -459,7 +459,7 @@ def test_cli_usage_and_unknown_command(capsys):
 
 @pytest.mark.slow
 def test_check_on_the_fresh_release_runs_one_test_per_stubbed_task(built, tmp_path):
-    # issue 14, item 7: `python -m cs_layers.check` on the stubs stops each task at its first
+    # `python -m cs_layers.check` on the stubs stops each task at its first
     # NotImplementedError, so a fresh release checks in seconds, not minutes.
     from cs_layers.check import run
     tree = tmp_path / "fresh"

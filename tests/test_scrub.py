@@ -1,4 +1,4 @@
-"""Feedback never shows hidden inputs, whatever the student's code raises or prints (issue 10.4).
+"""Feedback never shows hidden inputs, whatever the student's code raises or prints.
 
 Unit tests of grading/scrub.py, then the real grader (sandboxed worker, hidden suite) on a
 submission whose code echoes its inputs in every way it can: the exception message
@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from grading import scrub
+
 from session import seed_template
 
 REPO = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""A fresh student machine, end to end, from the release folder (issue 14, tests and evidence).
+"""A fresh student machine, end to end, from the release folder.
 
 tests/student_path.py walks the path once per session (install as the README says,
 `check` on the stubs, both notebooks executed with the reference solutions, `submit`,

@@ -10,6 +10,7 @@ from hypothesis import given
 
 from cs_layers.gradient_check import check_close
 from cs_layers.layers import conv_backward_naive, conv_forward_naive
+
 from strategies import conv_cases
 
 FWD_HINT = ("Usual mistakes: not padding x with `pad` zeros on each side, stepping the window by 1 "

@@ -18,11 +18,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cs_layers.caches import LayerCache, open_cache
-from cs_layers.fast_layers import (conv_backward_fast, conv_forward_fast, im2col_windows,
-                                   max_pool_backward_fast, max_pool_forward_fast)
+from cs_layers.fast_layers import (
+    conv_backward_fast,
+    conv_forward_fast,
+    im2col_windows,
+    max_pool_backward_fast,
+    max_pool_forward_fast,
+)
 from cs_layers.gradient_check import check_close
-from cs_layers.layers import (conv_backward_naive, conv_forward_naive, max_pool_backward_naive,
-                              max_pool_forward_naive)
+from cs_layers.layers import conv_backward_naive, conv_forward_naive, max_pool_backward_naive, max_pool_forward_naive
+
 from strategies import conv_cases, pool_cases
 
 CONV_FWD_HINT = ("Usual mistakes: windows taken with the wrong stride, cols rows ordered differently "

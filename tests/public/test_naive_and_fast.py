@@ -10,11 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from cs_layers.fast_layers import (conv_backward_fast, conv_forward_fast, max_pool_backward_fast,
-                                   max_pool_forward_fast)
+from cs_layers.fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast
 from cs_layers.gradient_check import check_close, eval_numerical_gradient_array
-from cs_layers.layers import (conv_backward_naive, conv_forward_naive, max_pool_backward_naive,
-                              max_pool_forward_naive)
+from cs_layers.layers import conv_backward_naive, conv_forward_naive, max_pool_backward_naive, max_pool_forward_naive
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from hypothesis import given
 
 from cs_layers.gradient_check import check_close
 from cs_layers.layers import max_pool_backward_naive, max_pool_forward_naive
+
 from strategies import pool_cases
 
 pytestmark = pytest.mark.task2_4
