@@ -32,6 +32,7 @@ import torch.nn.functional as tF
 from threadpoolctl import threadpool_limits
 
 from bench.machine import blas_threads, describe, verdict
+from cs_layers import batch_chunks
 from cs_layers.fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast
 from cs_layers.layers import conv_backward_naive, conv_forward_naive, max_pool_backward_naive, max_pool_forward_naive
 
@@ -189,6 +190,7 @@ def main(argv=None):
         parser.error("--repeats and --naive-images must be at least 1")
     threads = args.threads or blas_threads()
     torch.set_num_threads(threads)
+    batch_chunks.set_threads(threads)  # the fast pooling layers' chunk threads
     rows = []
     start = time.perf_counter()
     with threadpool_limits(limits=threads, user_api="blas"):

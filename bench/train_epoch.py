@@ -29,6 +29,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from bench.machine import blas_threads, describe, verdict
+from cs_layers import batch_chunks
 from cs_layers.cnn import ThreeLayerConvNet
 from cs_layers.solver import Solver
 
@@ -116,6 +117,7 @@ def main(argv=None):
         parser.error("--blocks must be at least 1")
     threads = args.threads or blas_threads()
     torch.set_num_threads(threads)
+    batch_chunks.set_threads(threads)  # the fast pooling layers' chunk threads
     num_images = max(BATCH_SIZE, int(round(NUM_TRAIN * args.fraction)))
     X, y = random_cifar(num_images)
     X_val, y_val = random_cifar(100, seed=1)

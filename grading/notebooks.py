@@ -78,6 +78,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = course.NOTEBOOKS  # assignments/convnets/<name>.ipynb
 MODEL_FILE = course.MODEL_FILE
 MODEL_GRADED = frozenset({hidden_tests.MODEL_TASK})  # graded from the checkpoint by hidden_tests.grade_model
+CHALLENGE_FILE = course.CHALLENGE_FILE  # task3_5: the PyTorch notebook loads it under the grader
 TASK_OF = re.compile(r"^(task\d+_\d+)")
 STUDENT_ID = course.STUDENT_ID
 
@@ -304,9 +305,9 @@ def _stage_course(course: Path, template: Template, staging: Path, sid: str, nb:
     shutil.copy2(staging / "assignments" / ASSIGNMENT / f"{nb}.ipynb", sub / f"{nb}.ipynb")
     for f in sorted((staging / "cs_layers").glob("*.py")):  # already whitelisted by unpack
         shutil.copy2(f, sub / "cs_layers" / f.name)
-    model = staging / "assignments" / ASSIGNMENT / MODEL_FILE
-    if model.is_file():
-        shutil.copy2(model, sub / MODEL_FILE)
+    for saved in (MODEL_FILE, CHALLENGE_FILE):  # the notebooks load these instead of retraining
+        if (staging / "assignments" / ASSIGNMENT / saved).is_file():
+            shutil.copy2(staging / "assignments" / ASSIGNMENT / saved, sub / saved)
     for d in (".tmp", ".mpl", ".ipython"):
         (course / d).mkdir()
 
@@ -320,7 +321,7 @@ def _run(course: Path, sid: str, nb: str, limits: Limits, fast: bool):
     env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin:/usr/bin:/bin"]),
            "TMPDIR": str(course / ".tmp"), "MPLCONFIGDIR": str(course / ".mpl"),
            "IPYTHONDIR": str(course / ".ipython"), "CS_LAYERS_FAST": "1" if fast else "",
-           "CS_LAYERS_GRADING": "1",  # the task2_9 training cell loads the submitted checkpoint
+           "CS_LAYERS_GRADING": "1",  # cs_layers.grading_run: load the submitted models, train a few batches
            "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     return run_sandboxed(argv, workdir=course, limits=limits, env=env)
 

