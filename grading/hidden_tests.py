@@ -391,9 +391,16 @@ def build_suite(seed: bytes, tasks=None) -> Suite:
 
 # ---------------------------------------------------------------- running a submission
 def _copy_submission(student_dir: Path, pkg: Path) -> set[str]:
-    """Copy only the expected cs_layers/*.py names (regular files); returns the module names."""
+    """Copy only the expected cs_layers/*.py names (regular files); returns the module names.
+
+    A given module (no student region: course.py, shapes.py, ...) that the submission lacks is
+    taken from the instructor's copy, so a partial submission still imports; a missing student
+    module stays missing and its tasks are graded as such.
+    """
     src = student_dir / "cs_layers" if (student_dir / "cs_layers").is_dir() else student_dir
-    allowed = sorted(p.name for p in Path(cs_layers.__file__).parent.glob("*.py"))
+    reference = Path(cs_layers.__file__).parent
+    allowed = sorted(p.name for p in reference.glob("*.py"))
+    student_modules = {f"{t.file}.py" for t in course.TASKS if t.file}
     pkg.mkdir(parents=True)
     present = set()
     for name in allowed:
@@ -407,6 +414,10 @@ def _copy_submission(student_dir: Path, pkg: Path) -> set[str]:
         shutil.copyfile(f, pkg / name, follow_symlinks=False)
         os.chmod(pkg / name, 0o444)
         present.add(name[:-3])
+    for name in allowed:
+        if name not in student_modules and not (pkg / name).exists():
+            shutil.copyfile(reference / name, pkg / name)
+            os.chmod(pkg / name, 0o444)
     if not (pkg / "__init__.py").exists():
         (pkg / "__init__.py").write_text("")  # a regular package: never merged with another copy
         os.chmod(pkg / "__init__.py", 0o444)
