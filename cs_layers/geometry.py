@@ -57,7 +57,7 @@ def conv_output_size(size, kernel, stride=1, pad=0):
     # task2_0: conv_output_size
     ### BEGIN SOLUTION
     span = size + 2 * pad - kernel  # room the window can slide over
-    if span < 0:
+    if size + 2 * pad < kernel:
         raise ValueError(f"a kernel of {kernel} does not fit in an input of {size} padded by {pad} "
                          f"on each side ({size + 2 * pad}); use a smaller kernel or more padding")
     if span % stride:

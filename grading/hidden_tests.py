@@ -300,6 +300,18 @@ def _pool_cases(b: _Builder, task: str, fwd: str, bwd: str, dtypes, max_hw, N, C
                        {"call": bwd, "as": "g", "args": [
                            arr("dout", (N, C, H_out, W_out)), {"r": ["f", 1]}]}]
         c.outputs = [{"name": "dx", "r": ["g"]}]
+    # Ties: windows of a ReLU output share their max (often 0); the gradient goes to the first
+    # max in row-major order, never to every tied one.
+    ph, pw, stride, H, W = b.pool_geometry(max_hw)
+    H_out, W_out = 1 + (H - ph) // stride, 1 + (W - pw) // stride
+    c, arr = b.new(task, f"{bwd.split('.')[1]}, float64, ties (small integers, mostly 0), input "
+                   f"{N}x{C}x{H}x{W}, window {ph}x{pw}, stride {stride}", "float64")
+    x = arr("x", (N, C, H, W))
+    c.inputs[x["a"]] = np.maximum(np.round(c.inputs[x["a"]]), 0.0)
+    param = {"v": {"pool_height": ph, "pool_width": pw, "stride": stride}}
+    c.steps = [{"call": fwd, "as": "f", "args": [x, param]},
+               {"call": bwd, "as": "g", "args": [arr("dout", (N, C, H_out, W_out)), {"r": ["f", 1]}]}]
+    c.outputs = [{"name": "out", "r": ["f", 0]}, {"name": "dx", "r": ["g"]}]
 
 
 def _task2_7(b: _Builder):

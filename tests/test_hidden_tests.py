@@ -271,3 +271,26 @@ def test_task2_0_cases_check_ints_exactly_and_the_refusal(geometry_suite):
     for got, why in [(np.asarray(768001), "exact integer"), (np.asarray(768000.0), "dtype float64")]:
         ok, message = hidden_tests.exact(got, np.asarray(768000.0), 1e-7)
         assert not ok and why in message and "768" not in message
+
+
+def test_a_pool_backward_that_feeds_every_tied_max_fails_the_ties_case(tmp_path):
+    # issue 12: windows of zeros after a ReLU tie; the gradient goes to the first max only
+    sub = _submission(tmp_path)
+    with open(sub / "cs_layers" / "layers.py", "a") as f:
+        f.write('''
+def max_pool_backward_naive(dout, cache):
+    x, p = cache
+    ph, pw, s = p["pool_height"], p["pool_width"], p["stride"]
+    dx = np.zeros_like(x)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            win = x[:, :, i * s:i * s + ph, j * s:j * s + pw]
+            top = win == win.max(axis=(2, 3), keepdims=True)   # every tied max
+            dx[:, :, i * s:i * s + ph, j * s:j * s + pw] += top * dout[:, :, i:i + 1, j:j + 1]
+    return dx
+''')
+    small = build_suite(b"ties", tasks=["task2_4"])
+    res = {r.task: r for r in hidden_tests.grade_module(sub, small, workdir=tmp_path / "work")}
+    assert res["task2_4"].status == "failed", res["task2_4"].message
+    assert "ties" in res["task2_4"].message and res["task2_4"].score == pytest.approx(
+        TASK_POINTS["task2_4"] * (len(small.cases) - 1) / len(small.cases))
