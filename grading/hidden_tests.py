@@ -143,9 +143,9 @@ class _Builder:
             dims.append(int(rng.choice(cands)))
         return stride, pad, HH, WW, dims[0], dims[1]
 
-    def pool_geometry(self, max_hw=9):
+    def pool_geometry(self, max_hw=9, min_window=1):
         rng = self.rng
-        ph, pw = (int(v) for v in rng.integers(1, 4, size=2))
+        ph, pw = (int(v) for v in rng.integers(min_window, 4, size=2))
         stride = int(rng.integers(1, 3))
         dims = []
         for k in (ph, pw):
@@ -302,7 +302,7 @@ def _pool_cases(b: _Builder, task: str, fwd: str, bwd: str, dtypes, max_hw, N, C
         c.outputs = [{"name": "dx", "r": ["g"]}]
     # Ties: windows of a ReLU output share their max (often 0); the gradient goes to the first
     # max in row-major order, never to every tied one.
-    ph, pw, stride, H, W = b.pool_geometry(max_hw)
+    ph, pw, stride, H, W = b.pool_geometry(max_hw, min_window=2)
     H_out, W_out = 1 + (H - ph) // stride, 1 + (W - pw) // stride
     c, arr = b.new(task, f"{bwd.split('.')[1]}, float64, ties (small integers, mostly 0), input "
                    f"{N}x{C}x{H}x{W}, window {ph}x{pw}, stride {stride}", "float64")
