@@ -150,7 +150,7 @@ def test_a_long_failure_line_keeps_its_hint(tree):
 
 
 def test_a_later_task_failing_with_task2_0_failing_says_so(tree):
-    # issue 12: the given code of every task runs on the student's geometry (task2_0), so a
+    # The given code of every task runs on the student's geometry (task2_0), so a
     # failing later task points at task2_0 when task2_0 fails too; asked for a later task alone,
     # check runs task2_0 as well and shows it only when it does not pass.
     (tree / "pyproject.toml").write_text(PYPROJECT.replace('markers = ["task2_1: a"',

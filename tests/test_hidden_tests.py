@@ -274,7 +274,7 @@ def test_task2_0_cases_check_ints_exactly_and_the_refusal(geometry_suite):
 
 
 def test_a_pool_backward_that_feeds_every_tied_max_fails_the_ties_case(tmp_path):
-    # issue 12: windows of zeros after a ReLU tie; the gradient goes to the first max only
+    # Windows of zeros after a ReLU tie; the gradient goes to the first max only
     sub = _submission(tmp_path)
     with open(sub / "cs_layers" / "layers.py", "a") as f:
         f.write('''

@@ -215,7 +215,7 @@ def test_short_given_lines_and_prose_are_not_leaks(built, tmp_path):
 
 
 def test_no_solution_line_is_handed_out_by_given_code_or_a_public_cell():
-    # issue 12, item 4: the leak check cannot search the release for a solution line that the given
+    # The leak check cannot search the release for a solution line that the given
     # code (a docstring formula) or a public notebook cell (a check) also holds, since the release
     # ships those on purpose; so there must be none.
     assert leakcheck.handed_out(ROOT) == []
@@ -233,7 +233,7 @@ def test_the_hints_the_issue_named_no_longer_hand_out_their_line(built):
 
 
 def test_every_stubbed_notebook_code_cell_raises_naming_its_task(built, tmp_path):
-    # issue 12, item 5: nbgrader's own stub is a bare `raise NotImplementedError()`; each of ours
+    # nbgrader's own stub is a bare `raise NotImplementedError()`; each of ours
     # names its task and what to write, and running the stubbed cell raises it.
     found = 0
     for name in ("ConvolutionalNetworks.ipynb", "PyTorch.ipynb"):
