@@ -95,11 +95,11 @@ def test_selected_tasks_only_and_exit_zero_when_they_pass(tree, capsys):
 def test_unknown_task_and_bad_ids(tree):
     for bad in ("task9_9", "conv", "task2.3"):
         with pytest.raises(ValueError, match=f"'{re.escape(bad)}' is not a task id of this assignment; "
-                                             "valid ids: task2_1, task2_2, task2_3"):
+                                             "valid ids: task2_0, task2_1, task2_2"):
             check.run(bad, root=tree)
     proc = subprocess.run([sys.executable, "-m", "cs_layers.check", "task9_9"], cwd=tree,
                           capture_output=True, text=True)
-    assert proc.returncode == 2 and "valid ids: task2_1" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "valid ids: task2_0, task2_1" in proc.stderr, proc.stderr
 
 
 def test_import_error_in_the_module_is_reported_as_error(tree):
