@@ -158,8 +158,8 @@ def make_examples(dest: Path, *, model: Path | None = None,
                   challenge: Path | None = None) -> dict[str, Path]:
     """DEST/correct (with both notebooks), DEST/partly_wrong (wrong conv backward db, NaN in
     groupnorm, a conv parameter count without the biases: only task2_0 loses points for it,
-    since later tasks are graded on the reference geometry; no notebooks), DEST/hostile (fakes numpy, zeros from conv forward, a numpy.py,
-    notebooks with a deleted grade cell).
+    since later tasks are graded on the reference geometry; no notebooks), DEST/hostile (fakes
+    numpy, zeros from conv forward, a numpy.py, notebooks with a deleted grade cell).
 
     `model`: a trained checkpoint to include (trained here when None); `challenge`: trained
     challenge weights (task3_5) to include (trained here when None).

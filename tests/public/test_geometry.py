@@ -1,13 +1,13 @@
 """Public checks for task2_0 (cs_layers/geometry.py): the lecture examples by hand, brute force
 (counting window positions, counting the parameters and the multiply-adds of a real torch
 conv, tracing which input pixels reach one output unit) and hypothesis properties."""
-import numpy as np
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
 from cs_layers.geometry import conv_macs, conv_output_size, conv_param_count, layer_table, receptive_field
+
 
 def _window_starts(size, kernel, stride, pad):
     """Brute force: every start of a window that fits in the padded input, stepping by stride."""

@@ -86,7 +86,8 @@ def test_relu_and_softmax_match_torch(torch_vjp):
     out, cache = relu_forward(x)
     expected, (expected_dx,) = torch_vjp(tF.relu, [x], dout)
     check_close(out, expected, 0, "relu out vs torch", "relu(x) = max(0, x)")
-    check_close(relu_backward(dout, cache), expected_dx, 0, "relu dx vs torch", "the upstream gradient passes where the input was positive, 0 elsewhere")
+    check_close(relu_backward(dout, cache), expected_dx, 0, "relu dx vs torch",
+                "the upstream gradient passes where the input was positive, 0 elsewhere")
     y = rng.integers(0, 7, size=6)
     loss, dx = softmax_loss(100 * x, y)  # large scores: only a stable softmax survives
     expected_loss, (expected_dx,) = torch_vjp(
