@@ -221,6 +221,7 @@ def test_no_solution_line_is_handed_out_by_given_code_or_a_public_cell():
     assert leakcheck.handed_out(ROOT) == []
 
 
+@pytest.mark.slow  # inspects the release build (nbgrader)
 def test_the_hints_the_issue_named_no_longer_hand_out_their_line(built):
     lines = ["dx = dout * (x > 0)", "loss, dscores = softmax_loss(scores, y)",
              "dx = inv_std / N * (N * dx_hat - sum(dx_hat) - x_hat * sum(dx_hat * x_hat))",
@@ -232,6 +233,7 @@ def test_the_hints_the_issue_named_no_longer_hand_out_their_line(built):
                 assert " ".join(leakcheck.tokens(line)) not in text, f"{f.relative_to(built)} holds {line!r}"
 
 
+@pytest.mark.slow  # inspects the release build (nbgrader)
 def test_every_stubbed_notebook_code_cell_raises_naming_its_task(built, tmp_path):
     # nbgrader's own stub is a bare `raise NotImplementedError()`; each of ours
     # names its task and what to write, and running the stubbed cell raises it.
