@@ -16,6 +16,8 @@ and disk filling across processes, a daemon). It grades, side by side in one run
 with `python -m grading autograde --jobs J --timeout-per-submission D` end to end, and checks:
 every honest student's grade is the same in both runs, and
 T <= H + D x hostile / J  (the deadline bounds what a hostile student costs).
+It also prints the CPU seconds of the honest run per submission (grader, sandboxes, nbgrader,
+kernels and workers together; counted in a cgroup v1 cpuacct group, where the machine has one).
 
 --notebooks grades complete submissions: each honest one also carries a trained
 convnet_model.npz and challenge_model.pt (trained once here) and both notebooks, executed by
