@@ -32,10 +32,7 @@ NOTEBOOKS = tuple(f"{course.NOTEBOOK_DIR}/{name}.ipynb" for name in course.NOTEB
 MODEL_FILE = f"{course.NOTEBOOK_DIR}/{course.MODEL_FILE}"
 CHALLENGE_FILE = f"{course.NOTEBOOK_DIR}/{course.CHALLENGE_FILE}"  # task3_5 weights (torch_nets.save_challenge)
 
-# Size caps, in bytes (per file kind, and for the whole submission).
-MAX_PY_BYTES = 1 << 20            # 1 MiB per module file
-MAX_NOTEBOOK_BYTES = 50 << 20     # 50 MiB per notebook (outputs with images)
-MAX_MODEL_BYTES = course.MAX_MODEL_BYTES  # the checkpoint (and the challenge weights)
+# Size caps, in bytes: per file course.size_cap (the same as the student's submit); for the whole zip:
 MAX_TOTAL_BYTES = 150 << 20       # everything kept, together
 MAX_ZIP_MEMBERS = 5000            # members listed in one zip (kept or not)
 MAX_ZIP_UNCOMPRESSED = 500 << 20  # declared total size of all members
@@ -72,14 +69,6 @@ def release_module_names(reference_dir: Path | None = None) -> frozenset[str]:
             f"no cs_layers/*.py found in {ref}; run the grader from the instructor repository"
         )
     return names
-
-
-def _cap_for(relpath: str) -> int:
-    if relpath.endswith(".py"):
-        return MAX_PY_BYTES
-    if relpath.endswith(".ipynb"):
-        return MAX_NOTEBOOK_BYTES
-    return MAX_MODEL_BYTES
 
 
 def _whitelist(module_names: frozenset[str]) -> frozenset[str]:
@@ -191,7 +180,7 @@ def _unpack_zip(src: Path, staging: Path, allowed: frozenset[str]) -> Intake:
                 if rel in intake.files:
                     raise Rejected(f"the zip holds {rel} twice; rebuild it with "
                                    "`python -m cs_layers.submit`")
-                cap = _cap_for(rel)
+                cap = course.size_cap(rel)
                 if info.file_size > cap:
                     raise Rejected(f"{rel} is {info.file_size >> 10} KiB (limit {cap >> 10} KiB)")
                 if info.file_size > (1 << 20) and info.file_size > MAX_RATIO * max(info.compress_size, 1):
@@ -256,7 +245,7 @@ def _copy_from_dir(dir_fd: int, name: str, rel: str, dest: Path) -> int | None:
         raise Rejected(f"{rel} is a link; links are not accepted, submit the file itself")
     if not stat.S_ISREG(st.st_mode):
         raise Rejected(f"{rel} is not a regular file (a device, pipe or folder); submit the file")
-    cap = _cap_for(rel)
+    cap = course.size_cap(rel)
     if st.st_size > cap:
         raise Rejected(f"{rel} is {st.st_size >> 10} KiB (limit {cap >> 10} KiB)")
     fd = os.open(name, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK, dir_fd=dir_fd)
