@@ -61,11 +61,6 @@ def run_case(case: dict, arrays: dict, import_module, probes: dict) -> dict:
     return {name: result[name] for name in wanted}
 
 
-def case_modules(case: dict) -> set[str]:
-    """The cs_layers submodules a case calls directly."""
-    return {case["module"]}
-
-
 # ---------------------------------------------------------------- inside the sandbox
 def _describe(exc: BaseException, pkg_dir: str) -> str:
     """Type, the student's file:line where it happened, and a short message."""

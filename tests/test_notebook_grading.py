@@ -201,7 +201,7 @@ def test_deleted_grade_cell_and_corrupt_notebook_are_rejected(course, tmp_path):
 PROBE = """
 import json, os, socket
 found = {}
-for p in ["/work/main/grading/hidden_tests.py", "/work/main/cs_layers/layers.py",
+for p in ["/work/main/grading/hidden_tests/module_cases.py", "/work/main/cs_layers/layers.py",
           "/work/main/.git/config", "/root/.bashrc"]:
     try:
         found[p] = open(p).read()[:50]

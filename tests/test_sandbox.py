@@ -47,7 +47,7 @@ def test_plain_run_ok_and_workdir_writable(tmp_path):
 
 @needs_ns
 def test_instructor_files_invisible_and_outside_writes_fail(tmp_path):
-    secrets = [Path(grading.__file__).parent / "hidden_tests.py",
+    secrets = [Path(grading.__file__).parent / "hidden_tests" / "module_cases.py",
                Path(cs_layers.__file__).parent / "layers.py", Path("/root"), Path("/home")]
     outside = tmp_path / "escape.txt"
     assert secrets[0].exists() and secrets[1].exists()

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from grading import hidden_tests, safeio, sandbox
+from grading.hidden_tests import runner, verdicts
 from grading.sandbox import Limits, run_sandboxed
 
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -94,7 +95,7 @@ def test_safeio_sizes_before_contents_and_depth(tmp_path):
 def test_malformed_status_blames_the_submission(tmp_path, content):
     path = tmp_path / "c001.json"
     path.write_text(content)
-    st = hidden_tests._read_json(path)
+    st = verdicts.read_status(path)
     if st["kind"] == "ok":
         assert st["message"] == ""
         return
@@ -105,10 +106,10 @@ def test_malformed_status_blames_the_submission(tmp_path, content):
 def test_status_fifo_is_an_error_not_a_hang(tmp_path):
     os.mkfifo(tmp_path / "c001.json")
     start = time.monotonic()
-    st = hidden_tests._read_json(tmp_path / "c001.json")
+    st = verdicts.read_status(tmp_path / "c001.json")
     assert time.monotonic() - start < 1
     assert st["kind"] == "error" and "named pipe" in st["message"]
-    assert hidden_tests._read_json(tmp_path / "absent.json") is None
+    assert verdicts.read_status(tmp_path / "absent.json") is None
 
 
 def test_copy_bounded_refuses_links_and_fifos(tmp_path):
@@ -127,7 +128,7 @@ def test_watchdog_ignores_touched_start_files(tmp_path):
     """A student who keeps touching c001.start (or adds new names) cannot keep a run alive."""
     status = tmp_path / "status"
     status.mkdir()
-    check = hidden_tests._watchdog(status, 0.3, items={"c001", "c002"})
+    check = runner.watchdog(status, 0.3, items={"c001", "c002"})
     (status / "c001.start").touch()
     assert check() is None
     end = time.monotonic() + 3

@@ -94,7 +94,7 @@ def affine_forward(x, w, b):
 
 
 def _leak_attempt(tmp_path, suite):
-    secrets = [str(Path(grading.__file__).parent / "hidden_tests.py"), str(REF / "layers.py")]
+    secrets = [str(Path(grading.__file__).parent / "hidden_tests" / "module_cases.py"), str(REF / "layers.py")]
     outside = tmp_path / "escape.txt"
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -148,7 +148,7 @@ def test_only_whitelisted_files_are_copied(tmp_path, suite):
     assert_passed(res, *TASKS)
     copied = set(os.listdir(tmp_path / "work" / "pkg" / "cs_layers"))
     assert copied <= {p.name for p in REF.glob("*.py")}
-    assert not (set(os.listdir(tmp_path / "work")) - {"pkg", "inputs", "outputs", "worker.py", "torch_probes.py",
+    assert not (set(os.listdir(tmp_path / "work")) - {"pkg", "inputs", "outputs", "worker.py", "probes.py", "torch_probes.py",
                                                          "plan.json", "reference"})
     assert os.listdir(tmp_path / "work" / "reference") == ["geometry.py"]   # the instructor's, for given code
 

@@ -18,8 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from grading import scrub, worker
-from grading.hidden_tests import verdicts, workdir as work
+from grading import scrub
+from grading.hidden_tests import verdicts
+from grading.hidden_tests import workdir as work
 from grading.hidden_tests.points import TASK_FILES
 from grading.results import TaskResult
 from grading.sandbox import Limits, run_sandboxed
