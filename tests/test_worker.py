@@ -148,8 +148,8 @@ def test_only_whitelisted_files_are_copied(tmp_path, suite):
     assert_passed(res, *TASKS)
     copied = set(os.listdir(tmp_path / "work" / "pkg" / "cs_layers"))
     assert copied <= {p.name for p in REF.glob("*.py")}
-    assert not (set(os.listdir(tmp_path / "work")) - {"pkg", "inputs", "outputs", "worker.py", "probes.py", "torch_probes.py",
-                                                         "plan.json", "reference"})
+    assert not (set(os.listdir(tmp_path / "work")) - {"pkg", "inputs", "outputs", "worker.py", "probes.py",
+                                                         "torch_probes.py", "plan.json", "reference"})
     assert os.listdir(tmp_path / "work" / "reference") == ["geometry.py"]   # the instructor's, for given code
 
 
