@@ -1,7 +1,7 @@
 """The course table: every task, and the names the student's tools and the grader share.
 
 One row per task. Everything else is derived from it: the points of the hidden tests and
-the checkpoint (grading/hidden_tests.py), the file a task lives in, which notebook and
+the checkpoint (grading/hidden_tests/points.py), the file a task lives in, which notebook and
 section a stub message points to, the rows of grades.csv, the task list of
 `python -m cs_layers.check`. tests/test_course.py checks that the pytest markers in
 pyproject.toml, docs/tasks.md and the `# taskX_Y: name` lines above the solution regions

@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -109,6 +110,14 @@ def remove_stale() -> list[Path]:
         _rmtree(entry)
         removed.append(entry)
     return removed
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit(143), so that a polite kill still runs the `finally` blocks
+    of run_folder and student_folder (which remove the hidden inputs)."""
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, terminate)
 
 
 @contextlib.contextmanager

@@ -180,9 +180,9 @@ def test_a_sigkilled_grader_leaves_nothing_after_the_next_run_starts(tmp_path):
 
 def test_sigterm_cleans_up_on_exit(tmp_path):
     code = textwrap.dedent("""
-        import signal, sys, time
-        from grading import autograde, workspace
-        signal.signal(signal.SIGTERM, autograde._terminate)
+        import sys, time
+        from grading import workspace
+        workspace.exit_on_sigterm()
         with workspace.run_folder():
             with workspace.student_folder("alice") as d:
                 print(d, flush=True)

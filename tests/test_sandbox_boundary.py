@@ -393,7 +393,7 @@ def test_notebooks_share_the_submission_deadline(tmp_path, monkeypatch):
     (staging / "assignments" / notebooks.ASSIGNMENT).mkdir(parents=True)
     copy_notebooks(staging)
     src = notebooks.REPO_ROOT / "assignments" / notebooks.ASSIGNMENT
-    cells = {nb: notebooks._read_cells(src / f"{nb}.ipynb") for nb in notebooks.NOTEBOOKS}
+    cells = {nb: notebooks.read_cells(src / f"{nb}.ipynb") for nb in notebooks.NOTEBOOKS}
     template = notebooks.Template(tmp_path / "template", cells, "course")
     monkeypatch.setattr(notebooks, "get_template", lambda *a, **k: template)
     walls = []
