@@ -30,12 +30,8 @@ def mode(monkeypatch):
     """Switch the sandbox mode for one test (restored afterwards)."""
     def use(m):
         monkeypatch.setenv(sandbox.MODE_ENV, m)
-        sandbox._backend.cache_clear()
-        sandbox.detect_layers.cache_clear()
     yield use
     os.environ.pop(sandbox.MODE_ENV, None)  # set_mode (autograde.main) writes it directly
-    sandbox._backend.cache_clear()
-    sandbox.detect_layers.cache_clear()
 
 
 # ---------------------------------------------------------------- safeio
@@ -143,29 +139,30 @@ def test_watchdog_ignores_touched_start_files(tmp_path):
 
 # ---------------------------------------------------------------- modes and uids
 
-def test_mode_refuses_without_a_uid_to_drop_to(mode, monkeypatch, tmp_path):
+def test_mode_refuses_without_a_uid_to_drop_to(mode, tmp_path):
     mode("none")
-    monkeypatch.setattr(sandbox, "_is_root", lambda: False)
+    not_root = sandbox.Host(root=False)  # a grader that cannot hand student code another uid
     with pytest.raises(sandbox.SandboxRefused, match="refusing to run student code"):
-        sandbox.check_mode()
+        sandbox.check_mode(not_root)
     with pytest.raises(sandbox.SandboxRefused):
-        run_sandboxed([sys.executable, "-c", "open('ran', 'w')"], workdir=tmp_path, limits=FAST)
+        run_sandboxed([sys.executable, "-c", "open('ran', 'w')"], workdir=tmp_path, limits=FAST,
+                      host=not_root)
     assert not (tmp_path / "ran").exists()
     mode("unsafe")
-    assert sandbox.check_mode() == "unsafe"
+    assert sandbox.check_mode(not_root) == "unsafe"
 
 
-def test_mode_names_the_missing_backend(mode, monkeypatch):
+def test_mode_names_the_missing_backend(mode):
     mode("bwrap")
-    monkeypatch.setattr(sandbox, "_probe", lambda *a, **k: (False, "bwrap probe failed (test)"))
+    broken = sandbox.Host(probe=lambda host, backend, userns: (False, "bwrap probe failed (test)"))
     with pytest.raises(sandbox.SandboxRefused, match="--sandbox bwrap does not work"):
-        sandbox.check_mode()
+        sandbox.check_mode(broken)
 
 
 def test_autograde_refuses_and_says_why(mode, monkeypatch, tmp_path, capsys):
     from grading import autograde
 
-    monkeypatch.setattr(sandbox, "_is_root", lambda: False)
+    monkeypatch.setattr(sandbox, "HOST", sandbox.Host(root=False))  # the autograder's machine
     (tmp_path / "subs").mkdir()
     rc = autograde.main([str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--sandbox",
                          "none", "--quiet"])

@@ -126,12 +126,8 @@ def test_student_code_cannot_read_write_or_connect_outside(tmp_path, suite):
 
 def test_import_resolves_to_the_submission_without_namespaces(tmp_path, suite, monkeypatch):
     """The venv holds an editable install of the instructor's cs_layers: it must not leak in."""
-    monkeypatch.setattr(sandbox, "_backend", lambda: (None, False, "forced off by a test"))
-    sandbox.detect_layers.cache_clear()
-    try:
-        res, report, outside, connected = _leak_attempt(tmp_path, suite)
-    finally:
-        sandbox.detect_layers.cache_clear()
+    monkeypatch.setattr(sandbox, "HOST", sandbox.Host(namespaces=False))  # the grader's machine
+    res, report, outside, connected = _leak_attempt(tmp_path, suite)
     assert "INSTRUCTOR" not in report
     assert "fast_layers ModuleNotFoundError" in report
     assert "pkg " + str((tmp_path / "work" / "pkg" / "cs_layers").resolve()) in report
