@@ -186,7 +186,7 @@ def _unpack_zip(src: Path, staging: Path, allowed: frozenset[str]) -> Intake:
                 if info.file_size > (1 << 20) and info.file_size > MAX_RATIO * max(info.compress_size, 1):
                     raise Rejected(f"{rel} is compressed {info.file_size // max(info.compress_size, 1)}"
                                    f"x (limit {MAX_RATIO}x): this looks like a zip bomb")
-                total += _copy_stream(zf.open(info), staging / rel, cap, rel)
+                total += copy_stream(zf.open(info), staging / rel, cap, rel)
                 if total > MAX_TOTAL_BYTES:
                     raise Rejected(f"the kept files exceed {MAX_TOTAL_BYTES >> 20} MiB in total")
                 intake.files.append(rel)
@@ -200,7 +200,7 @@ def _unpack_zip(src: Path, staging: Path, allowed: frozenset[str]) -> Intake:
     return intake
 
 
-def _copy_stream(fin, dest: Path, cap: int, rel: str) -> int:
+def copy_stream(fin, dest: Path, cap: int, rel: str) -> int:
     """Copy at most `cap` bytes (the declared size may lie), refusing anything larger."""
     dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     written = 0
@@ -252,7 +252,7 @@ def _copy_from_dir(dir_fd: int, name: str, rel: str, dest: Path) -> int | None:
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped after the stat
         os.close(fd)
         raise Rejected(f"{rel} changed while it was read; submit again")
-    return _copy_stream(os.fdopen(fd, "rb"), dest / rel, cap, rel)
+    return copy_stream(os.fdopen(fd, "rb"), dest / rel, cap, rel)
 
 
 def _unpack_folder(src: Path, staging: Path, allowed: frozenset[str]) -> Intake:

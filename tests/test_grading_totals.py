@@ -229,10 +229,10 @@ def test_a_tmpfs_left_mounted_by_a_killed_run_is_detached_and_removed():
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "cs-layers-test",
                               str(work)], capture_output=True)
     if mounted.returncode != 0:
-        workspace._rmtree(stale)
+        workspace.rmtree(stale)
         pytest.skip("tmpfs cannot be mounted here (not root, or no mount privilege)")
     (work / "inputs.npy").write_bytes(b"hidden")
-    assert str(work) in workspace._mounts_below(stale)
+    assert str(work) in workspace.mounts_below(stale)
     assert stale in workspace.remove_stale()
     assert not stale.exists()
     assert str(work) not in Path("/proc/self/mountinfo").read_text()

@@ -294,7 +294,7 @@ def test_inputs_and_plan_are_read_only_to_student_code(tmp_path, suite):
         def relu_forward(x):
             import glob
             done = []
-            for p in ["plan.json", "worker.py", "reference/geometry.py"] + glob.glob("inputs/*.npy")[:3]:
+            for p in ["plan.json", "worker.py", "probes.py", "reference/geometry.py"] + glob.glob("inputs/*.npy")[:3]:
                 try:
                     open(p, "w").write("tampered")
                     done.append(p)
