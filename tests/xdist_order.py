@@ -8,8 +8,9 @@ xdist's order after the listed ones. The session artefacts (tests/session.py) ar
 once whichever worker asks first, so no file has to share a worker with another.
 
 A work unit is a whole file. The corpus file stays one unit: its two --sandbox modes run
-one after the other, because two grading runs side by side on one machine share the
-sandbox's uid pool (in CI, `none`-mode workers died mid-case while the `auto` run graded).
+one after the other: run side by side, a `none`-mode worker died mid-case in CI while the
+`auto` run graded (the cause is not yet found; both runs use the sandbox's uid pool and
+orphan reaper).
 """
 from __future__ import annotations
 
