@@ -56,11 +56,17 @@ def set_threads(n):
 
 def chunk_slices(n, item_bytes, threads=None):
     """Slices covering range(n) in order: at most CHUNK_BYTES of input each (at least one
-    item), and at least `threads` slices (when n allows) so that every thread gets work."""
+    item), and at least `threads` slices (when n allows) so that every thread gets work.
+    Their count is a multiple of `threads` (when n allows) and their sizes differ by at
+    most one, so the threads finish together (chunks of 45, 45 and 10 images would
+    leave one thread idle for the last one)."""
     threads = THREADS if threads is None else threads
     per_chunk = max(1, int(CHUNK_BYTES // max(1, item_bytes)))
-    per_chunk = min(per_chunk, max(1, -(-n // threads)))  # ceil(n / threads)
-    return [slice(a, min(a + per_chunk, n)) for a in range(0, n, per_chunk)]
+    count = -(-n // per_chunk)  # ceil(n / per_chunk)
+    count = min(n, -(-count // threads) * threads)  # a multiple of threads, one item each at least
+    size, extra = divmod(n, count)  # the first `extra` chunks get one item more
+    bounds = [i * size + min(i, extra) for i in range(count + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
 def _helper_loop(tasks):

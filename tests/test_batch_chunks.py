@@ -30,6 +30,9 @@ def test_chunk_slices_cover_the_batch_in_order_once(n, item_bytes, threads):
         assert len(slices) >= threads  # every thread gets work
     if item_bytes * 2 <= batch_chunks.CHUNK_BYTES:
         assert all((s.stop - s.start) * item_bytes <= batch_chunks.CHUNK_BYTES for s in slices)
+    sizes = [s.stop - s.start for s in slices]
+    assert max(sizes) - min(sizes) <= 1, "even chunks: the threads finish together"
+    assert len(slices) % threads == 0 or len(slices) == n
 
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
