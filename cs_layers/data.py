@@ -1,13 +1,13 @@
-"""Datasets (given code): CIFAR-10 download and loading, the embedded digits
-default, and the demo images.
+"""Datasets (given code): CIFAR-10 download and loading, the generated shapes
+default (cs_layers.synthetic), the embedded digits, and the demo images.
 
 One entry point for notebooks and scripts:
 
-    data = get_data()    # CIFAR-10 when downloaded and verified, else digits
+    data = get_data()    # CIFAR-10 when downloaded and verified, else the generated shapes
 
 It prints one line saying which dataset it uses. Every split dict holds
 X_train, y_train, X_val, y_val, X_test, y_test (images (N, 3, 32, 32), float32
-by default, labels int64), class_names and name ("cifar10" or "digits").
+by default, labels int64), class_names and name ("cifar10", "shapes" or "digits").
 
 Where the data lives: the data home is `datasets/` in the repository, or the
 directory named by the environment variable CS_LAYERS_DATA. CIFAR-10 goes to
@@ -68,6 +68,8 @@ DOWNLOAD_DEADLINE = 2 * 3600   # seconds for the whole download, however slowly 
 MAX_BATCH_BYTES = 40 << 20     # a real batch file is 31 MB; batches.meta is 158 bytes
 MAX_IMAGES_PER_BATCH = 10000
 
+SHAPES_SPLIT = (2500, 500, 500)  # train / val / test images of the generated default
+DATASETS = ("shapes", "digits", "cifar10")  # every name get_data accepts besides "auto"
 REPO_DATASETS = Path(__file__).resolve().parent.parent / "datasets"  # embedded files live here
 GET_CMD = "bash datasets/get_datasets.sh"
 
@@ -597,27 +599,57 @@ def load_digits(upsample=True, num_validation=250, num_test=250, subtract_mean=T
     return out
 
 
-def get_data(name="auto", root=None, **kwargs):
-    """The training data: CIFAR-10 when present and verified, else the embedded digits.
+def load_shapes(num_training=SHAPES_SPLIT[0], num_validation=SHAPES_SPLIT[1], num_test=SHAPES_SPLIT[2],
+                subtract_mean=True, dtype=np.float32, seed=0):
+    """The generated default: ten shapes at random positions, scales, rotations and colours
+    on textured backgrounds (cs_layers.synthetic), split like CIFAR-10.
+
+    Each split is generated from its own seed derived from `seed`, so the validation and test
+    images do not change with num_training, and every class has a tenth of each split (or one
+    image more). Nothing is downloaded or read from disk.
 
     Inputs:
-    - name: "auto", "cifar10" or "digits"
+    - num_training, num_validation, num_test: split sizes (default 2500 / 500 / 500)
+    - subtract_mean: subtract the training mean image
+    - dtype: float dtype of the images
+    - seed: seed of the generator
+
+    Returns the split dict of get_cifar10_data ((N, 3, 32, 32) images, 0..255 before the mean is
+    subtracted), with name "shapes" and class_names the ten shape names.
+    """
+    from cs_layers.synthetic import SHAPE_NAMES, make_shapes
+
+    if min(num_training, num_validation, num_test) < 0 or num_training < 1:
+        raise ValueError(f"load_shapes: split sizes {num_training} / {num_validation} / {num_test}; "
+                         "num_training must be >= 1 and the others >= 0.")
+    splits = [make_shapes(n, seed=(seed, k)) for k, n in enumerate((num_training, num_validation, num_test))]
+    out = _finish(*splits[0], *splits[1], *splits[2], subtract_mean, dtype)
+    out.update(class_names=list(SHAPE_NAMES), name="shapes")
+    return out
+
+
+def get_data(name="auto", root=None, **kwargs):
+    """The training data: CIFAR-10 when present and verified, else the generated shapes.
+
+    Inputs:
+    - name: "auto", "shapes", "digits" or "cifar10"
     - root: the data home that holds cifar-10-batches-py (default: $CS_LAYERS_DATA
       or the repository's datasets/)
-    - kwargs: passed to get_cifar10_data or load_digits (e.g. dtype, subtract_mean)
+    - kwargs: passed to get_cifar10_data, load_shapes or load_digits (e.g. dtype, subtract_mean)
 
     Returns the split dict (see the module docstring). Prints one line saying
     which dataset is used.
     """
-    if name not in ("auto", "cifar10", "digits"):
-        raise ValueError(f"get_data: unknown dataset {name!r}; use 'auto', 'cifar10' or 'digits'.")
+    if name not in ("auto",) + DATASETS:
+        raise ValueError(f"get_data: unknown dataset {name!r}; use 'auto', " + ", ".join(repr(d) for d in DATASETS)
+                         + ".")
     home = data_home(root)
-    have_cifar = is_verified(home)
+    have_cifar = name in ("auto", "cifar10") and is_verified(home)
     if name == "cifar10" and not have_cifar:
         raise FileNotFoundError(f"CIFAR-10 is not in {home / CIFAR10_DIR} (or not verified); "
-                                f"run `{GET_CMD}` to get it, or use get_data('digits').")
-    use = "cifar10" if name == "cifar10" or (name == "auto" and have_cifar) else "digits"
-    loader = get_cifar10_data if use == "cifar10" else load_digits
+                                f"run `{GET_CMD}` to get it, or use get_data('shapes').")
+    use = name if name != "auto" else "cifar10" if have_cifar else "shapes"
+    loader = {"cifar10": get_cifar10_data, "shapes": load_shapes, "digits": load_digits}[use]
     accepted = set(inspect.signature(loader).parameters) - {"root", "path"}
     unknown = sorted(set(kwargs) - accepted)
     if unknown:
@@ -626,14 +658,15 @@ def get_data(name="auto", root=None, **kwargs):
         data = get_cifar10_data(root=home / CIFAR10_DIR, **kwargs)
         print(f"Using CIFAR-10 from {home / CIFAR10_DIR} ({len(data['X_train'])} train / "
               f"{len(data['X_val'])} val / {len(data['X_test'])} test images).")
-    else:
-        data = load_digits(**kwargs)
-        shape = "x".join(str(s) for s in data["X_train"].shape[1:])
-        n = sum(len(data[k]) for k in ("X_train", "X_val", "X_test"))
-        found = "is incomplete or not verified" if (home / CIFAR10_DIR).exists() else "not found"
-        note = "" if name == "digits" else (
-            f"; CIFAR-10 {found} in {home / CIFAR10_DIR} — run `{GET_CMD}` to get it")
-        print(f"Using the embedded digits dataset ({n} images, {shape}){note}.")
+        return data
+    data = loader(**kwargs)
+    shape = "x".join(str(s) for s in data["X_train"].shape[1:])
+    sizes = " / ".join(str(len(data[k])) for k in ("X_train", "X_val", "X_test"))
+    found = "is incomplete or not verified" if (home / CIFAR10_DIR).exists() else "not found"
+    note = "" if name != "auto" else (
+        f"; CIFAR-10 {found} in {home / CIFAR10_DIR} — run `{GET_CMD}` to get it")
+    what = ("the generated shapes dataset" if use == "shapes" else "the embedded digits dataset")
+    print(f"Using {what} ({sizes} train / val / test images, {shape}){note}.")
     return data
 
 
