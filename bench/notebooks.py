@@ -13,7 +13,7 @@ cells are listed too.
 
 --fast sets CS_LAYERS_FAST=1 (shorter training, smaller speed tests; every check
 still runs). --data default hides any downloaded CIFAR-10 from the notebooks, so the
-run uses the generated shapes like CI does. Exit status 1 when a cell fails (its HTML
+run uses the generated patterns like CI does. Exit status 1 when a cell fails (its HTML
 is still written, with the error in it).
 """
 import argparse
@@ -69,7 +69,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fast", action="store_true", help="set CS_LAYERS_FAST=1 (CI-length run)")
     parser.add_argument("--data", choices=["auto", "default"], default="auto",
-                        help="default: hide a downloaded CIFAR-10 so the generated shapes are used")
+                        help="default: hide a downloaded CIFAR-10 so the generated patterns are used")
     parser.add_argument("--out", default="out/notebooks", help="folder for the HTML renderings")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     parser.add_argument("notebooks", nargs="*", default=list(TARGETS), help="notebook file names")

@@ -1,13 +1,13 @@
-"""Datasets (given code): CIFAR-10 download and loading, the generated shapes
+"""Datasets (given code): CIFAR-10 download and loading, the generated patterns
 default (cs_layers.synthetic), the embedded digits, and the demo images.
 
 One entry point for notebooks and scripts:
 
-    data = get_data()    # CIFAR-10 when downloaded and verified, else the generated shapes
+    data = get_data()    # CIFAR-10 when downloaded and verified, else the generated patterns
 
 It prints one line saying which dataset it uses. Every split dict holds
 X_train, y_train, X_val, y_val, X_test, y_test (images (N, 3, 32, 32), float32
-by default, labels int64), class_names and name ("cifar10", "shapes" or "digits").
+by default, labels int64), class_names and name ("cifar10", "patterns" or "digits").
 
 Where the data lives: the data home is `datasets/` in the repository, or the
 directory named by the environment variable CS_LAYERS_DATA. CIFAR-10 goes to
@@ -68,8 +68,8 @@ DOWNLOAD_DEADLINE = 2 * 3600   # seconds for the whole download, however slowly 
 MAX_BATCH_BYTES = 40 << 20     # a real batch file is 31 MB; batches.meta is 158 bytes
 MAX_IMAGES_PER_BATCH = 10000
 
-SHAPES_SPLIT = (2500, 500, 500)  # train / val / test images of the generated default
-DATASETS = ("shapes", "digits", "cifar10")  # every name get_data accepts besides "auto"
+PATTERNS_SPLIT = (2500, 500, 500)  # train / val / test images of the generated default
+DATASETS = ("patterns", "digits", "cifar10")  # every name get_data accepts besides "auto"
 REPO_DATASETS = Path(__file__).resolve().parent.parent / "datasets"  # embedded files live here
 GET_CMD = "bash datasets/get_datasets.sh"
 
@@ -599,10 +599,11 @@ def load_digits(upsample=True, num_validation=250, num_test=250, subtract_mean=T
     return out
 
 
-def load_shapes(num_training=SHAPES_SPLIT[0], num_validation=SHAPES_SPLIT[1], num_test=SHAPES_SPLIT[2],
+def load_patterns(num_training=PATTERNS_SPLIT[0], num_validation=PATTERNS_SPLIT[1], num_test=PATTERNS_SPLIT[2],
                 subtract_mean=True, dtype=np.float32, seed=0):
-    """The generated default: ten shapes at random positions, scales, rotations and colours
-    on textured backgrounds (cs_layers.synthetic), split like CIFAR-10.
+    """The generated default: ten patterns (stripes of four orientations, checkerboard, dots,
+    solid, grid, diagonal grid, rings) in a patch at a random position, size and colour on a
+    noisy background (cs_layers.synthetic), split like CIFAR-10.
 
     Each split is generated from its own seed derived from `seed`, so the validation and test
     images do not change with num_training, and every class has a tenth of each split (or one
@@ -615,27 +616,27 @@ def load_shapes(num_training=SHAPES_SPLIT[0], num_validation=SHAPES_SPLIT[1], nu
     - seed: seed of the generator
 
     Returns the split dict of get_cifar10_data ((N, 3, 32, 32) images, 0..255 before the mean is
-    subtracted), with name "shapes" and class_names the ten shape names.
+    subtracted), with name "patterns" and class_names the ten pattern names.
     """
-    from cs_layers.synthetic import SHAPE_NAMES, make_shapes
+    from cs_layers.synthetic import CLASS_NAMES, make_patterns
 
     if min(num_training, num_validation, num_test) < 0 or num_training < 1:
-        raise ValueError(f"load_shapes: split sizes {num_training} / {num_validation} / {num_test}; "
+        raise ValueError(f"load_patterns: split sizes {num_training} / {num_validation} / {num_test}; "
                          "num_training must be >= 1 and the others >= 0.")
-    splits = [make_shapes(n, seed=(seed, k)) for k, n in enumerate((num_training, num_validation, num_test))]
+    splits = [make_patterns(n, seed=(seed, k)) for k, n in enumerate((num_training, num_validation, num_test))]
     out = _finish(*splits[0], *splits[1], *splits[2], subtract_mean, dtype)
-    out.update(class_names=list(SHAPE_NAMES), name="shapes")
+    out.update(class_names=list(CLASS_NAMES), name="patterns")
     return out
 
 
 def get_data(name="auto", root=None, **kwargs):
-    """The training data: CIFAR-10 when present and verified, else the generated shapes.
+    """The training data: CIFAR-10 when present and verified, else the generated patterns.
 
     Inputs:
-    - name: "auto", "shapes", "digits" or "cifar10"
+    - name: "auto", "patterns", "digits" or "cifar10"
     - root: the data home that holds cifar-10-batches-py (default: $CS_LAYERS_DATA
       or the repository's datasets/)
-    - kwargs: passed to get_cifar10_data, load_shapes or load_digits (e.g. dtype, subtract_mean)
+    - kwargs: passed to get_cifar10_data, load_patterns or load_digits (e.g. dtype, subtract_mean)
 
     Returns the split dict (see the module docstring). Prints one line saying
     which dataset is used.
@@ -647,9 +648,9 @@ def get_data(name="auto", root=None, **kwargs):
     have_cifar = name in ("auto", "cifar10") and is_verified(home)
     if name == "cifar10" and not have_cifar:
         raise FileNotFoundError(f"CIFAR-10 is not in {home / CIFAR10_DIR} (or not verified); "
-                                f"run `{GET_CMD}` to get it, or use get_data('shapes').")
-    use = name if name != "auto" else "cifar10" if have_cifar else "shapes"
-    loader = {"cifar10": get_cifar10_data, "shapes": load_shapes, "digits": load_digits}[use]
+                                f"run `{GET_CMD}` to get it, or use get_data('patterns').")
+    use = name if name != "auto" else "cifar10" if have_cifar else "patterns"
+    loader = {"cifar10": get_cifar10_data, "patterns": load_patterns, "digits": load_digits}[use]
     accepted = set(inspect.signature(loader).parameters) - {"root", "path"}
     unknown = sorted(set(kwargs) - accepted)
     if unknown:
@@ -665,7 +666,7 @@ def get_data(name="auto", root=None, **kwargs):
     found = "is incomplete or not verified" if (home / CIFAR10_DIR).exists() else "not found"
     note = "" if name != "auto" else (
         f"; CIFAR-10 {found} in {home / CIFAR10_DIR} — run `{GET_CMD}` to get it")
-    what = ("the generated shapes dataset" if use == "shapes" else "the embedded digits dataset")
+    what = ("the generated patterns dataset" if use == "patterns" else "the embedded digits dataset")
     print(f"Using {what} ({sizes} train / val / test images, {shape}){note}.")
     return data
 

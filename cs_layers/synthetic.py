@@ -1,56 +1,56 @@
-"""The procedurally generated default dataset, "shapes" (given code).
+"""The procedurally generated default dataset, "patterns" (given code).
 
-Ten classes of shapes, each drawn at a random position, scale, rotation and
-colour on a noisy, coloured, textured background, as (N, 3, 32, 32) images
-with 0..255 pixel values like CIFAR-10. The class is the shape alone: where it
-is, how big, how turned and what colour are all drawn independently of it, so
-a classifier must recognise a local pattern wherever it appears. That is what
-a convolution does and what a fully connected layer on raw pixels must learn
-separately for every position.
+Ten classes of patterns: stripes at four orientations, a checkerboard, dots,
+a solid fill, a grid, a diagonal grid and concentric rings. Each image holds one
+patch (a disc or a square) filled with its pattern in two random colours, at a
+random position, size and pattern phase, on a smooth, noisy background of a
+random colour; (N, 3, 32, 32) images with 0..255 pixel values like CIFAR-10.
 
-Everything comes from one seed (numpy's PCG64), so `make_shapes(n, seed)`
-returns the same images on every machine; 3,500 images take about a second.
+The class is the local pattern alone: where the patch is, how big, its outline,
+its colours and where the stripes start are all drawn independently of it. A
+small filter that responds to, say, vertical edges finds them wherever they are;
+that is what a convolution learns. A fully connected layer on raw pixels has to
+learn every position (and every phase) separately, and mostly cannot.
+
+Everything comes from one seed (numpy's PCG64), so `make_patterns(n, seed)`
+returns the same images on every machine (up to a pixel tipped by one level
+where a CPU rounds a float32 differently).
 """
 import numpy as np
 
-SHAPE_NAMES = ("disc", "ring", "square", "frame", "triangle", "plus", "star", "bar",
-               "two dots", "half disc")
+CLASS_NAMES = ("stripes |", "stripes /", "stripes -", "stripes \\", "checkerboard", "dots",
+               "solid", "grid", "diagonal grid", "rings")
 IMAGE_SIZE = 32
 
 
-def _mask(label, u, v):
-    """Inside-the-shape mask of class `label` in the shape's own frame (u, v), radius about 1."""
-    a, b = np.abs(u), np.abs(v)
-    r2 = u * u + v * v
-    box = np.maximum(a, b)
-    if label == 0:
-        return r2 < 1.0                                                   # disc
-    if label == 1:
-        return (r2 < 1.0) & (r2 > 0.3)                                    # ring
-    if label == 2:
-        return box < 0.8                                                  # square
-    if label == 3:
-        return (box < 0.9) & (box > 0.5)                                  # frame
+def _pattern(label, u, v, r, period):
+    """1 where the pattern of class `label` is ink, 0 where it is paper; coordinates in pixels."""
+    w = 2 * np.pi / period
+    d1, d2 = (u + v) / np.sqrt(2), (u - v) / np.sqrt(2)
+    if label < 4:                                                  # stripes at 0, 45, 90, 135 degrees
+        t = (u, d1, v, d2)[label]
+        return np.sin(w * t) > 0
     if label == 4:
-        return (v > -0.5) & (v < 1.0 - np.sqrt(3.0) * a)                  # triangle
+        return np.sin(w * u) * np.sin(w * v) > 0                    # checkerboard
     if label == 5:
-        return ((a < 0.3) & (b < 1.0)) | ((b < 0.3) & (a < 1.0))          # plus
+        return np.cos(w * u) + np.cos(w * v) > 1.0                  # dots on a square lattice
     if label == 6:
-        return r2 < (0.5 + 0.45 * np.cos(5 * np.arctan2(v, u))) ** 2      # five-pointed star
+        return np.ones(u.shape, dtype=bool)                         # solid
     if label == 7:
-        return (a < 1.0) & (b < 0.28)                                     # bar
+        return (np.cos(w * u) > 0.6) | (np.cos(w * v) > 0.6)        # grid of thin lines
     if label == 8:
-        return ((a - 0.55) ** 2 + v * v) < 0.16                           # two dots
-    return (r2 < 1.0) & (v > 0.0)                                         # half disc
+        return (np.cos(w * d1) > 0.6) | (np.cos(w * d2) > 0.6)      # diagonal grid
+    return np.sin(w * r) > 0                                        # concentric rings
 
 
-def _masks(u, v, labels):
-    """Inside-the-shape masks of every image, (N, S, S) bool."""
-    inside = np.zeros(u.shape, dtype=bool)
-    for label in range(len(SHAPE_NAMES)):
+def _masks(u, v, labels, period):
+    """Ink masks of every image, (N, S, S) bool."""
+    r = np.sqrt(u * u + v * v)
+    ink = np.zeros(u.shape, dtype=bool)
+    for label in range(len(CLASS_NAMES)):
         idx = np.flatnonzero(labels == label)
-        inside[idx] = _mask(label, u[idx], v[idx])
-    return inside
+        ink[idx] = _pattern(label, u[idx], v[idx], r[idx], period[idx])
+    return ink
 
 
 def _smooth_noise(rng, n, size, cells):
@@ -61,50 +61,45 @@ def _smooth_noise(rng, n, size, cells):
     return hat @ grid @ hat.T  # (n, 3, S, S)
 
 
-def make_shapes(n, seed=0, size=IMAGE_SIZE):
-    """`n` images of the shapes dataset, generated from `seed`.
+def make_patterns(n, seed=0, size=IMAGE_SIZE):
+    """`n` images of the patterns dataset, generated from `seed`.
 
     Labels cycle through the 10 classes in a shuffled order, so every class has
     n // 10 or n // 10 + 1 images.
 
     Returns:
     - X: uint8 (n, 3, size, size), pixel values 0..255
-    - y: int64 (n,), class indices into SHAPE_NAMES
+    - y: int64 (n,), class indices into CLASS_NAMES
     """
     if n < 0 or size < 8:
-        raise ValueError(f"make_shapes: n={n}, size={size}; n must be >= 0 and size >= 8")
+        raise ValueError(f"make_patterns: n={n}, size={size}; n must be >= 0 and size >= 8")
+    f32 = np.float32
     rng = np.random.default_rng(seed)
-    y = rng.permutation(np.arange(n) % len(SHAPE_NAMES)).astype(np.int64)
-    scale = rng.uniform(0.2, 0.34, n) * size                       # radius in pixels
-    margin = 0.6 * scale
-    cx = rng.uniform(margin, size - 1 - margin)
-    cy = rng.uniform(margin, size - 1 - margin)
-    theta = rng.uniform(0, 2 * np.pi, n)
-    coords = np.arange(size, dtype=np.float32)
-    cx, cy, scale, theta = (t.astype(np.float32)[:, None, None] for t in (cx, cy, scale, theta))
-    dx = (coords[None, None, :] - cx) / scale  # (n, 1, S)
-    dy = (coords[None, :, None] - cy) / scale  # (n, S, 1)
-    c, s = np.cos(theta), np.sin(theta)
-    u = c * dx + s * dy  # (n, S, S)
-    v = -s * dx + c * dy
-    inside = _masks(u, v, y)[:, None]  # (n, 1, S, S)
+    y = rng.permutation(np.arange(n) % len(CLASS_NAMES)).astype(np.int64)
+    radius = rng.uniform(0.25, 0.4, n) * size                       # half the patch's side, pixels
+    cx = rng.uniform(radius * 0.8, size - 1 - radius * 0.8)
+    cy = rng.uniform(radius * 0.8, size - 1 - radius * 0.8)
+    period = rng.uniform(4.0, 6.0, n)
+    phase_u, phase_v = rng.uniform(0, 8, n), rng.uniform(0, 8, n)  # where the pattern starts
+    round_patch = rng.random(n) < 0.5                              # a disc or a square patch
+    coords = np.arange(size, dtype=f32)
+    col = lambda a: a.astype(f32)[:, None, None]                   # noqa: E731  (n,) -> (n, 1, 1)
+    du = np.broadcast_to(coords[None, None, :] - col(cx), (n, size, size))  # (n, S, S) column offset
+    dv = np.broadcast_to(coords[None, :, None] - col(cy), (n, size, size))  # (n, S, S) row offset
+    inside = np.where(col(round_patch), du * du + dv * dv < col(radius) ** 2,
+                      np.maximum(np.abs(du), np.abs(dv)) < col(radius) * 0.9)  # (n, S, S)
+    ink = _masks(du + col(phase_u), dv + col(phase_v), y, col(period))
+    ink[y == 9] = _masks(du[y == 9], dv[y == 9], y[y == 9], col(period[y == 9]))  # rings: centred
 
-    # Background: a random base colour, a smooth colour blotch pattern and stripes of random
-    # orientation and period (texture), so edges and colour are everywhere, not only on the shape.
-    base = rng.uniform(40, 215, (n, 3, 1, 1)).astype(np.float32)
-    back = base + 30 * _smooth_noise(rng, n, size, 4)
-    period = rng.uniform(3, 9, n).astype(np.float32)[:, None, None]
-    alpha = rng.uniform(0, np.pi, n).astype(np.float32)[:, None, None]
-    phase = rng.uniform(0, 2 * np.pi, n).astype(np.float32)[:, None, None]
-    xx, yy = np.meshgrid(coords, coords)
-    stripes = np.sin(2 * np.pi * (np.cos(alpha) * xx + np.sin(alpha) * yy) / period + phase)
-    back += rng.uniform(0, 25, (n, 1, 1, 1)).astype(np.float32) * stripes[:, None]
-    # The shape: one random colour, far enough from the base colour to be seen, lightly shaded.
-    colour = rng.uniform(0, 255, (n, 3, 1, 1)).astype(np.float32)
-    too_close = np.linalg.norm((colour - base).reshape(n, 3), axis=1) < 120
-    colour[too_close] = (base[too_close] + 128) % 256
-    front = colour + 15 * _smooth_noise(rng, n, size, 2)
-    X = np.where(inside, front, back)
-    X += 12 * rng.standard_normal((n, 3, size, size), dtype=np.float32)
+    # Colours: background, paper and ink all random; ink and paper differ clearly in brightness.
+    base = rng.uniform(30, 225, (n, 3, 1, 1)).astype(f32)
+    back = base + 20 * _smooth_noise(rng, n, size, 3)
+    paper = rng.uniform(0, 255, (n, 3, 1, 1)).astype(f32)
+    ink_colour = rng.uniform(0, 255, (n, 3, 1, 1)).astype(f32)
+    weak = np.abs((paper - ink_colour).mean(axis=(1, 2, 3))) < 60
+    ink_colour[weak] = (paper[weak] + 128) % 256
+    front = np.where(ink[:, None], ink_colour, paper)
+    X = np.where(inside[:, None], front, back)
+    X += 8 * rng.standard_normal((n, 3, size, size), dtype=f32)
     np.clip(np.rint(X, out=X), 0, 255, out=X)
     return X.astype(np.uint8), y

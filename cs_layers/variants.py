@@ -2,8 +2,8 @@
 
 - FullyConnectedNet: affine - relu - affine - softmax on the flattened image, the
   baseline a ConvNet must beat.
-- StridedConvNet: the ThreeLayerConvNet with a stride-2 convolution in place of the
-  stride-1 convolution and the 2x2 max pool (same output size, same parameters).
+- StridedConvNet: the ThreeLayerConvNet with one stride-2 convolution in place of the
+  stride-1 convolution and the 2x2 max pool (same output size; 8x8 filters, see below).
 - GapConvNet: the ThreeLayerConvNet's conv - relu - pool, then a 1x1 convolution to
   one map per class and global average pooling in place of the flatten + two affine layers.
 
@@ -76,11 +76,14 @@ class StridedConvNet(_Net):
     """conv (stride 2) - relu - affine - relu - affine - softmax.
 
     The stride-2 convolution halves H and W as the 2x2 max pool does, so the
-    parameters have the ThreeLayerConvNet's shapes; it computes a quarter of the
-    convolution outputs and keeps every fourth one instead of the largest of four.
+    affine layers have the ThreeLayerConvNet's shapes. Its default 8x8 filters
+    (pad 3) see the same 8x8 pixels as one unit after a 7x7 conv and a 2x2 pool;
+    a 7x7 filter with stride 2 cannot tile 32 pixels (32 + 2*pad - 7 is odd for
+    every pad). It computes a quarter of the convolution outputs, and learns the
+    downsampling instead of taking the largest of four.
     """
 
-    def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, hidden_dim=100,
+    def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=8, hidden_dim=100,
                  num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32):
         C, H, W = input_dim
         self.pad = (filter_size - 1) // 2

@@ -42,9 +42,9 @@ from grading.sandbox import Limits
 
 CHALLENGE_TASK = "task3_5"
 CHALLENGE_FILE = unpack.CHALLENGE_FILE  # in the submission, next to convnet_model.npz
-CHALLENGE_TARGETS = {"shapes": 0.90, "digits": 0.95, "cifar10": 0.70}  # held-out test accuracy for full points
+CHALLENGE_TARGETS = {"patterns": 0.90, "digits": 0.95, "cifar10": 0.70}  # held-out test accuracy for full points
 CHANCE = 0.10
-CIFAR_HELDOUT = 1000  # CIFAR-10 test images drawn per grading run (shapes, digits: the whole test split)
+CIFAR_HELDOUT = 1000  # CIFAR-10 test images drawn per grading run (patterns, digits: the whole test split)
 MAX_WEIGHTS_BYTES = 50 * 1024 * 1024  # = unpack.MAX_MODEL_BYTES
 INIT_TOL = 0.10  # std within 10% of sqrt(2 / fan_in)
 # One torch worker per student: importing torch maps a few GiB of address space and takes
@@ -217,7 +217,7 @@ def _model_cases(b: _Builder, task: str, fc: str, conv: str, kaiming_init: bool)
 
 
 def _heldout(seed: bytes) -> dict:
-    """{dataset: (X float32 as the nets see it, y)}: the whole test split of the shapes and the
+    """{dataset: (X float32 as the nets see it, y)}: the whole test split of the patterns and the
     digits; CIFAR-10 (a seeded draw of CIFAR_HELDOUT images) when present."""
     from cs_layers import torch_nets
     from cs_layers.data import get_data

@@ -20,7 +20,7 @@ import torch.nn.functional as F  # noqa: E402
 
 torch.set_num_threads(1)
 CHALLENGE_PATH = os.path.join("challenge", "challenge_model.pt")  # relative to the worker's cwd
-DATASET_CODES = {"digits": 0, "cifar10": 1, "shapes": 2}  # also the order of challenge()'s images
+DATASET_CODES = {"digits": 0, "cifar10": 1, "patterns": 2}  # also the order of challenge()'s images
 MAX_CHALLENGE_PARAMS = 5_000_000
 CHALLENGE_BATCH = 250
 
@@ -99,7 +99,7 @@ def model_step(module, builder, kwargs, x, y, lr, *weights):
     return out
 
 
-def challenge(module, X_digits, X_cifar, X_shapes):
+def challenge(module, X_digits, X_cifar, X_patterns):
     """Logits of the student's challenge model on the held-out images of its dataset.
 
     Builds challenge_model(dataset) from the student's module, loads the saved
@@ -109,7 +109,7 @@ def challenge(module, X_digits, X_cifar, X_shapes):
     saved = torch.load(CHALLENGE_PATH, map_location="cpu", weights_only=True)
     if not isinstance(saved, dict) or saved.get("dataset") not in DATASET_CODES \
             or not isinstance(saved.get("state_dict"), dict):
-        raise ValueError("challenge_model.pt is not {'dataset': 'shapes'|'digits'|'cifar10', 'state_dict': ...}; "
+        raise ValueError("challenge_model.pt is not {'dataset': 'patterns'|'digits'|'cifar10', 'state_dict': ...}; "
                          "write it with torch_nets.save_challenge(model, dataset, path)")
     dataset = saved["dataset"]
     model = _model(module, "challenge_model", {"dataset": dataset})
@@ -119,7 +119,7 @@ def challenge(module, X_digits, X_cifar, X_shapes):
                          f"{MAX_CHALLENGE_PARAMS}")
     model.load_state_dict(saved["state_dict"], strict=True)
     model = model.float().eval()
-    X = {"digits": X_digits, "cifar10": X_cifar, "shapes": X_shapes}[dataset]
+    X = {"digits": X_digits, "cifar10": X_cifar, "patterns": X_patterns}[dataset]
     logits = []
     with torch.inference_mode():
         for i in range(0, len(X), CHALLENGE_BATCH):
