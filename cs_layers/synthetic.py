@@ -21,6 +21,10 @@ import numpy as np
 CLASS_NAMES = ("stripes |", "stripes /", "stripes -", "stripes \\", "checkerboard", "dots",
                "solid", "grid", "diagonal grid", "rings")
 IMAGE_SIZE = 32
+PATCH_RADIUS = (0.3, 0.45)   # half the patch's side, as a fraction of the image size
+PERIOD = (5.0, 8.0)          # pixels per cycle of the pattern
+MIN_CONTRAST = 100           # mean brightness difference of ink and paper, 0..255
+NOISE = 6                    # standard deviation of the pixel noise
 
 
 def _pattern(label, u, v, r, period):
@@ -76,10 +80,10 @@ def make_patterns(n, seed=0, size=IMAGE_SIZE):
     f32 = np.float32
     rng = np.random.default_rng(seed)
     y = rng.permutation(np.arange(n) % len(CLASS_NAMES)).astype(np.int64)
-    radius = rng.uniform(0.25, 0.4, n) * size                       # half the patch's side, pixels
+    radius = rng.uniform(*PATCH_RADIUS, n) * size                       # half the patch's side, pixels
     cx = rng.uniform(radius * 0.8, size - 1 - radius * 0.8)
     cy = rng.uniform(radius * 0.8, size - 1 - radius * 0.8)
-    period = rng.uniform(4.0, 6.0, n)
+    period = rng.uniform(*PERIOD, n)
     phase_u, phase_v = rng.uniform(0, 8, n), rng.uniform(0, 8, n)  # where the pattern starts
     round_patch = rng.random(n) < 0.5                              # a disc or a square patch
     coords = np.arange(size, dtype=f32)
@@ -96,10 +100,10 @@ def make_patterns(n, seed=0, size=IMAGE_SIZE):
     back = base + 20 * _smooth_noise(rng, n, size, 3)
     paper = rng.uniform(0, 255, (n, 3, 1, 1)).astype(f32)
     ink_colour = rng.uniform(0, 255, (n, 3, 1, 1)).astype(f32)
-    weak = np.abs((paper - ink_colour).mean(axis=(1, 2, 3))) < 60
+    weak = np.abs((paper - ink_colour).mean(axis=(1, 2, 3))) < MIN_CONTRAST
     ink_colour[weak] = (paper[weak] + 128) % 256
     front = np.where(ink[:, None], ink_colour, paper)
     X = np.where(inside[:, None], front, back)
-    X += 8 * rng.standard_normal((n, 3, size, size), dtype=f32)
+    X += NOISE * rng.standard_normal((n, 3, size, size), dtype=f32)
     np.clip(np.rint(X, out=X), 0, 255, out=X)
     return X.astype(np.uint8), y

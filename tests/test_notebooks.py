@@ -6,7 +6,7 @@
 - `nbgrader generate_assignment convnets` accepts the notebooks in a throwaway course
   directory and strips every solution (slow).
 - Both notebooks execute top to bottom with nbclient, CS_LAYERS_FAST=1, the reference
-  solutions and the embedded digits dataset, in a temporary copy (slow).
+  solutions and the generated default dataset, in a temporary copy (slow).
 """
 import os
 import re
@@ -138,7 +138,7 @@ def test_notebook_executes_headless(name, tmp_path, monkeypatch):
     work.mkdir(parents=True)
     shutil.copy(SOURCE / name, work / name)
     monkeypatch.setenv("CS_LAYERS_FAST", "1")
-    monkeypatch.setenv("CS_LAYERS_DATA", str(tmp_path / "no-cifar"))    # force the embedded digits
+    monkeypatch.setenv("CS_LAYERS_DATA", str(tmp_path / "no-cifar"))    # force the generated default
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     nb = nbformat.read(work / name, as_version=4)
@@ -152,7 +152,7 @@ def test_notebook_executes_headless(name, tmp_path, monkeypatch):
         assert (work / "convnet_model.npz").is_file(), "the notebook must save convnet_model.npz (task2_9)"
     if name == "PyTorch.ipynb":
         from cs_layers.torch_nets import load_challenge
-        assert load_challenge(work / "challenge_model.pt")[1] == "digits", \
+        assert load_challenge(work / "challenge_model.pt")[1] == "patterns", \
             "the notebook must save challenge_model.pt with torch_nets.save_challenge (task3_5)"
 
 
