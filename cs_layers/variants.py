@@ -10,6 +10,8 @@
 Each has `params`, `reg` and `loss(X, y=None)` like ThreeLayerConvNet, so the Solver
 trains it. `num_params(model)` counts the parameters from the arrays themselves.
 """
+from functools import partial
+
 import numpy as np
 
 from cs_layers.layer_utils import (affine_relu_backward, affine_relu_forward, conv_backward, conv_forward,
@@ -25,8 +27,20 @@ def num_params(model):
     return int(sum(p.size for p in model.params.values()))
 
 
+def global_avg_pool_forward(x):
+    """Mean of each map: x (N, C, H, W) -> out (N, C); the cache is x's shape."""
+    return x.mean(axis=(2, 3)), x.shape
+
+
+def global_avg_pool_backward(dout, cache):
+    """Each of the H*W inputs of a map gets 1/(H*W) of its upstream gradient. Returns (dx,)."""
+    N, C, H, W = cache
+    return (np.broadcast_to(dout[:, :, None, None] / (H * W), cache).copy(),)
+
+
 class _Net:
-    """Shared initialisation and the regularised loss."""
+    """A stack of (forward, backward, parameter names, extra forward arguments) layers
+    and a softmax loss with L2 on every weight (names starting with W)."""
 
     def _init(self, shapes, weight_scale, reg, dtype):
         self.params, self.reg, self.dtype = {}, reg, dtype
@@ -34,17 +48,24 @@ class _Net:
             draw = weight_scale * np.random.randn(*shape) if name.startswith("W") else np.zeros(shape)
             self.params[name] = draw.astype(dtype)
 
-    def _finish(self, scores, y, backward):
-        """Scores when y is None, else (loss, grads) with L2 on every weight."""
+    def loss(self, X, y=None):
+        """Scores (N, num_classes) when y is None, else (loss, grads) like ThreeLayerConvNet.loss."""
+        out, caches = np.asarray(X, self.dtype), []
+        for forward, _, names, extra in self.layers:
+            out, cache = forward(out, *(self.params[k] for k in names), *extra)
+            caches.append(cache)
         if y is None:
-            return scores
-        loss, dscores = softmax_loss(scores, y)
-        grads = backward(dscores)
-        for name, W in self.params.items():
-            if name.startswith("W"):
-                loss += 0.5 * self.reg * float(np.sum(W * W))
-                grads[name] = grads[name] + self.reg * W
-        return loss, grads
+            return out
+        total, upstream = softmax_loss(out, y)
+        grads = {}
+        for (_, backward, names, _), cache in zip(self.layers[::-1], caches[::-1]):
+            upstream, *param_grads = backward(upstream, cache)
+            grads.update(zip(names, param_grads))
+        for k, v in self.params.items():
+            if k.startswith("W"):
+                total += 0.5 * self.reg * float(np.sum(v * v))
+                grads[k] = grads[k] + self.reg * v
+        return total, grads
 
 
 class FullyConnectedNet(_Net):
@@ -58,18 +79,8 @@ class FullyConnectedNet(_Net):
         D = int(np.prod(input_dim))
         self._init({"W1": (D, hidden_dim), "b1": (hidden_dim,), "W2": (hidden_dim, num_classes),
                     "b2": (num_classes,)}, weight_scale, reg, dtype)
-
-    def loss(self, X, y=None):
-        p = self.params
-        h, cache1 = affine_relu_forward(np.asarray(X, self.dtype), p["W1"], p["b1"])  # (N, hidden_dim)
-        scores, cache2 = affine_forward(h, p["W2"], p["b2"])  # (N, num_classes)
-
-        def backward(dscores):
-            grads = {}
-            dh, grads["W2"], grads["b2"] = affine_backward(dscores, cache2)
-            _, grads["W1"], grads["b1"] = affine_relu_backward(dh, cache1)
-            return grads
-        return self._finish(scores, y, backward)
+        self.layers = [(affine_relu_forward, affine_relu_backward, ("W1", "b1"), ()),
+                       (affine_forward, affine_backward, ("W2", "b2"), ())]
 
 
 class StridedConvNet(_Net):
@@ -86,26 +97,15 @@ class StridedConvNet(_Net):
     def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=8, hidden_dim=100,
                  num_classes=10, weight_scale=1e-3, reg=0.0, dtype=np.float32):
         C, H, W = input_dim
-        self.pad = (filter_size - 1) // 2
-        H_out, W_out = 1 + (H + 2 * self.pad - filter_size) // 2, 1 + (W + 2 * self.pad - filter_size) // 2
+        pad = (filter_size - 1) // 2
+        H_out, W_out = 1 + (H + 2 * pad - filter_size) // 2, 1 + (W + 2 * pad - filter_size) // 2
         self._init({"W1": (num_filters, C, filter_size, filter_size), "b1": (num_filters,),
                     "W2": (num_filters * H_out * W_out, hidden_dim), "b2": (hidden_dim,),
                     "W3": (hidden_dim, num_classes), "b3": (num_classes,)}, weight_scale, reg, dtype)
-
-    def loss(self, X, y=None):
-        p = self.params
-        conv_param = {"stride": 2, "pad": self.pad}
-        h1, cache1 = conv_relu_forward(np.asarray(X, self.dtype), p["W1"], p["b1"], conv_param)  # (N, F, H/2, W/2)
-        h2, cache2 = affine_relu_forward(h1, p["W2"], p["b2"])  # (N, hidden_dim)
-        scores, cache3 = affine_forward(h2, p["W3"], p["b3"])  # (N, num_classes)
-
-        def backward(dscores):
-            grads = {}
-            dh2, grads["W3"], grads["b3"] = affine_backward(dscores, cache3)
-            dh1, grads["W2"], grads["b2"] = affine_relu_backward(dh2, cache2)
-            _, grads["W1"], grads["b1"] = conv_relu_backward(dh1, cache1, need_dx=False)
-            return grads
-        return self._finish(scores, y, backward)
+        self.layers = [(conv_relu_forward, partial(conv_relu_backward, need_dx=False), ("W1", "b1"),
+                        ({"stride": 2, "pad": pad},)),
+                       (affine_relu_forward, affine_relu_backward, ("W2", "b2"), ()),
+                       (affine_forward, affine_backward, ("W3", "b3"), ())]
 
 
 class GapConvNet(_Net):
@@ -119,22 +119,9 @@ class GapConvNet(_Net):
     def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, num_classes=10,
                  weight_scale=1e-3, reg=0.0, dtype=np.float32):
         C = input_dim[0]
-        self.pad = (filter_size - 1) // 2
         self._init({"W1": (num_filters, C, filter_size, filter_size), "b1": (num_filters,),
                     "W2": (num_classes, num_filters, 1, 1), "b2": (num_classes,)}, weight_scale, reg, dtype)
-
-    def loss(self, X, y=None):
-        p = self.params
-        conv_param = {"stride": 1, "pad": self.pad}
-        h1, cache1 = conv_relu_pool_forward(np.asarray(X, self.dtype), p["W1"], p["b1"], conv_param,
-                                            dict(POOL_PARAM))  # (N, F, H/2, W/2)
-        maps, cache2 = conv_forward(h1, p["W2"], p["b2"], {"stride": 1, "pad": 0})  # (N, classes, H/2, W/2)
-        scores = maps.mean(axis=(2, 3))  # (N, num_classes)
-
-        def backward(dscores):
-            grads = {}
-            dmaps = np.broadcast_to(dscores[:, :, None, None] / (maps.shape[2] * maps.shape[3]), maps.shape)
-            dh1, grads["W2"], grads["b2"] = conv_backward(np.ascontiguousarray(dmaps), cache2)
-            _, grads["W1"], grads["b1"] = conv_relu_pool_backward(dh1, cache1, need_dx=False)
-            return grads
-        return self._finish(scores, y, backward)
+        self.layers = [(conv_relu_pool_forward, partial(conv_relu_pool_backward, need_dx=False), ("W1", "b1"),
+                        ({"stride": 1, "pad": (filter_size - 1) // 2}, dict(POOL_PARAM))),
+                       (conv_forward, conv_backward, ("W2", "b2"), ({"stride": 1, "pad": 0},)),
+                       (global_avg_pool_forward, global_avg_pool_backward, (), ())]
