@@ -18,9 +18,10 @@ every honest student's grade is the same in both runs, and
 T <= H + D x hostile / J  (the deadline bounds what a hostile student costs).
 
 --notebooks grades complete submissions: each honest one also carries a trained
-convnet_model.npz (trained once here) and both notebooks, executed by nbgrader in the
-sandbox. Under the grader (CS_LAYERS_GRADING=1) the training cell loads the submitted
-checkpoint instead of retraining it. Target: 100 complete submissions in <= 600 s (10
+convnet_model.npz and challenge_model.pt (trained once here) and both notebooks, executed by
+nbgrader in the sandbox. Under the grader (CS_LAYERS_GRADING=1, cs_layers.grading_run) the
+notebooks load the submitted checkpoint and challenge model instead of retraining them, and
+the demonstration trainings run a few batches. Target: 100 complete submissions in <= 600 s (10
 minutes) with --jobs 2, extrapolated linearly from H when N < 100 (and said so).
 """
 from __future__ import annotations
@@ -35,7 +36,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from grading.examples import MODEL_FILE, append_patch, copy_notebooks, copy_reference, train_model, wrap
+from grading.examples import (
+    CHALLENGE_FILE,
+    MODEL_FILE,
+    append_patch,
+    copy_notebooks,
+    copy_reference,
+    train_challenge,
+    train_model,
+    wrap,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS_TARGET_S = 600.0  # 100 complete submissions (module, model, both notebooks), --jobs 2
@@ -113,10 +123,11 @@ HOSTILE = {  # name -> (module, code): each costs as much as the grader lets it
 }
 
 
-def make_class(root: Path, n: int, hostile: float, model: Path | None = None) -> tuple[list[str], list[str]]:
+def make_class(root: Path, n: int, hostile: float, model: Path | None = None,
+               challenge: Path | None = None) -> tuple[list[str], list[str]]:
     """(honest ids, hostile ids); hostile ones spread evenly through the class.
 
-    With a model, every honest submission also carries it and both notebooks.
+    With a model, every honest submission also carries it, the challenge weights and both notebooks.
     """
     n_bad = round(n * hostile)
     bad_at = {round(i * n / n_bad) for i in range(n_bad)} if n_bad else set()
@@ -135,6 +146,8 @@ def make_class(root: Path, n: int, hostile: float, model: Path | None = None) ->
         if model is not None:
             (sub / MODEL_FILE).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(model, sub / MODEL_FILE)
+            if challenge is not None:
+                shutil.copyfile(challenge, sub / CHALLENGE_FILE)
             copy_notebooks(sub)
         if i % 2:
             append_patch(sub, "layers.py", wrap("conv_backward_naive", """
@@ -154,7 +167,7 @@ def grade(subs: Path, out: Path, args, seed: Path) -> tuple[float, dict]:
     took = time.monotonic() - start
     if proc.returncode != 0:
         print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
-        raise SystemExit(proc.returncode)
+        raise SystemExit(1)
     records = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
     with open(out / "grades.csv", newline="") as f:
         grades = {(r["student_id"], r["task"]): (r["score"], r["status"]) for r in csv.DictReader(f)}
@@ -177,11 +190,12 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
         subs, honest_only = tmp / "class", tmp / "honest"
-        model = None
+        model = challenge = None
         if args.notebooks:
-            model = tmp / "model.npz"
+            model, challenge = tmp / "model.npz", tmp / "challenge_model.pt"
             print(f"trained the submissions' model (validation accuracy {train_model(model):.3f})")
-        honest, bad = make_class(subs, args.n, args.hostile, model)
+            print(f"trained the submissions' challenge model (test accuracy {train_challenge(challenge):.3f})")
+        honest, bad = make_class(subs, args.n, args.hostile, model, challenge)
         honest_only.mkdir()
         for sid in honest:
             shutil.copytree(subs / sid, honest_only / sid)  # the same files, graded alone

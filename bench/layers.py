@@ -14,7 +14,7 @@ few images only and scaled up linearly to the full batch (marked with *).
 Run it through `make bench`, which unsets OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE so
 OpenBLAS picks its kernel for this CPU.
 
-Targets (issues 2 and 13, on the 2-core course machine), each printed PASS or MISS:
+Targets (on the 2-core course machine), each printed PASS or MISS:
 - conv forward+backward, float64: fast no slower than torch (ratio <= 1.0)
 - conv forward+backward, float32: fast within 2.0x of torch, on all three shapes
 - max pool 2x2: backward within 3x of torch, forward+backward no slower than torch
@@ -32,13 +32,11 @@ import torch.nn.functional as tF
 from threadpoolctl import threadpool_limits
 
 from bench.machine import blas_threads, describe, verdict
+from cs_layers import batch_chunks
+from cs_layers.fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast
+from cs_layers.layers import conv_backward_naive, conv_forward_naive, max_pool_backward_naive, max_pool_forward_naive
 
-from cs_layers.fast_layers import (conv_backward_fast, conv_forward_fast, max_pool_backward_fast,
-                                   max_pool_forward_fast)
-from cs_layers.layers import (conv_backward_naive, conv_forward_naive, max_pool_backward_naive,
-                              max_pool_forward_naive)
-
-# (name, x shape, w shape, stride, pad): the three conv shapes of issue 2
+# (name, x shape, w shape, stride, pad): the three conv shapes
 CONV_CASES = [
     ("conv1", (100, 3, 31, 31), (25, 3, 3, 3), 2, 1),
     ("conv2", (64, 32, 32, 32), (64, 32, 3, 3), 1, 1),
@@ -192,6 +190,7 @@ def main(argv=None):
         parser.error("--repeats and --naive-images must be at least 1")
     threads = args.threads or blas_threads()
     torch.set_num_threads(threads)
+    batch_chunks.set_threads(threads)  # the fast pooling layers' chunk threads
     rows = []
     start = time.perf_counter()
     with threadpool_limits(limits=threads, user_api="blas"):

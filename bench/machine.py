@@ -10,6 +10,8 @@ import platform
 import numpy as np
 from threadpoolctl import threadpool_info
 
+from cs_layers import batch_chunks
+
 
 def blas_threads():
     """Threads numpy's BLAS uses now (threadpoolctl), or the CPU count if it reports none."""
@@ -22,9 +24,11 @@ def describe(threads):
     import torch
 
     load = os.getloadavg()
-    busy = " (BUSY: other work shares the CPUs; expect noisy, inflated times)" if load[0] > (os.cpu_count() or 1) else ""
+    busy = (" (BUSY: other work shares the CPUs; expect noisy, inflated times)"
+            if load[0] > (os.cpu_count() or 1) else "")
     lines = [f"threads: {threads} for numpy's BLAS (threadpoolctl) and torch "
-             f"(torch.get_num_threads() = {torch.get_num_threads()}); {os.cpu_count()} CPUs; "
+             f"(torch.get_num_threads() = {torch.get_num_threads()}), "
+             f"{batch_chunks.THREADS} for the fast pooling chunks; {os.cpu_count()} CPUs; "
              f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}{busy}",
              f"numpy {np.__version__}, torch {torch.__version__}, python {platform.python_version()}, "
              f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}"]

@@ -31,10 +31,12 @@ from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 from tqdm import tqdm
 
+from cs_layers import course
+
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "assignments" / "convnets"
+SOURCE = ROOT / course.NOTEBOOK_DIR
 # Notebook name -> execution-time target in seconds (None: no target stated).
-TARGETS = {"ConvolutionalNetworks.ipynb": 180.0, "PyTorch.ipynb": 180.0}  # seconds, 2 cores, CPU
+TARGETS = dict(zip((f"{name}.ipynb" for name in course.NOTEBOOKS), (180.0, 180.0)))
 
 
 def run_notebook(name, workdir, timeout):
@@ -88,7 +90,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="cs_layers_notebooks_") as tmp:
         if args.data == "default":
             os.environ["CS_LAYERS_DATA"] = str(Path(tmp) / "no-cifar")
-        workdir = Path(tmp) / "assignments" / "convnets"
+        workdir = Path(tmp) / course.NOTEBOOK_DIR
         workdir.mkdir(parents=True)
         for name in args.notebooks:
             nb, seconds, cell_times, error = run_notebook(name, workdir, args.timeout)

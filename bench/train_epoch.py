@@ -17,7 +17,7 @@ torch's blocks taking turns; the epoch time is the median block time scaled to 9
 iterations. Peak memory: the peak of numpy's own allocations during training
 iterations (tracemalloc, on separate untimed iterations: the target), and the
 process's peak resident set size (training images, torch and both models included).
-Target (issue 13): numpy epoch time <= 2.5x torch's; numpy's training memory < 2 GB.
+Target: numpy epoch time <= 2.5x torch's; numpy's training memory < 2 GB.
 """
 import argparse
 import resource
@@ -29,6 +29,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from bench.machine import blas_threads, describe, verdict
+from cs_layers import batch_chunks
 from cs_layers.cnn import ThreeLayerConvNet
 from cs_layers.solver import Solver
 
@@ -116,6 +117,7 @@ def main(argv=None):
         parser.error("--blocks must be at least 1")
     threads = args.threads or blas_threads()
     torch.set_num_threads(threads)
+    batch_chunks.set_threads(threads)  # the fast pooling layers' chunk threads
     num_images = max(BATCH_SIZE, int(round(NUM_TRAIN * args.fraction)))
     X, y = random_cifar(num_images)
     X_val, y_val = random_cifar(100, seed=1)

@@ -10,8 +10,9 @@ Each task is reported as passed, FAILED (with the first failure: for numeric
 checks the worst element, the relative error against the tolerance and a hint),
 not implemented yet (a stub still raises NotImplementedError), or needs an
 earlier task first. Once one test of a task hits a NotImplementedError, the
-other tests of that task are not run (so a fresh release checks in seconds). The tests run in a fresh Python process, so edits to
-cs_layers are always picked up (no kernel restart or autoreload needed).
+other tests of that task are not run (so a fresh release checks in seconds).
+The tests run in a fresh Python process, so edits to cs_layers are always
+picked up (no kernel restart or autoreload needed).
 
 This module is also the pytest plugin that records the outcomes
 (`pytest -p cs_layers.check`, see the pytest_* functions at the bottom).
@@ -25,6 +26,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cs_layers import course
+
 REPORT_ENV = "CS_LAYERS_CHECK_REPORT"
 STOP_EARLY_ENV = "CS_LAYERS_CHECK_STOP_EARLY"   # "1": skip the rest of a task after its first NotImplementedError
 TASK_ID = re.compile(r"task\d+_\d+")
@@ -35,9 +38,7 @@ def package_root():
     return Path(__file__).resolve().parent.parent
 
 
-def task_key(task):
-    major, minor = task[4:].split("_")
-    return int(major), int(minor)
+task_key = course.task_key
 
 
 @dataclass
@@ -89,14 +90,9 @@ def _first_line(message, limit=1000):
     return ""
 
 
-def known_tasks(root=None):
-    """The task ids registered as pytest markers in the pyproject.toml next to cs_layers/ (sorted)."""
-    path = Path(root or package_root()) / "pyproject.toml"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return []
-    return sorted(set(re.findall(r'"(task\d+_\d+):', text)), key=task_key)
+def known_tasks():
+    """The task ids of the course table (cs_layers/course.py), in order."""
+    return list(course.TASK_IDS)
 
 
 def summarise(report, tasks=None):
@@ -179,7 +175,7 @@ def run(*tasks, verbose=False, quiet=False, root=None):
     """
     if len(tasks) == 1 and isinstance(tasks[0], (list, tuple)):
         tasks = tuple(tasks[0])
-    valid = known_tasks(root)
+    valid = known_tasks()
     bad = [t for t in tasks if not isinstance(t, str) or not TASK_ID.fullmatch(t) or (valid and t not in valid)]
     if bad:
         raise ValueError(f"{bad[0]!r} is not a task id of this assignment; valid ids: "
@@ -206,9 +202,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return run(*args.tasks, verbose=args.verbose).returncode
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except ValueError as e:  # not a task id: usage
         print(f"check: {e}", file=sys.stderr)
         return 2
+    except (FileNotFoundError, RuntimeError) as e:  # the tests could not run: the message says why
+        print(f"check: {e}", file=sys.stderr)
+        return 1
 
 
 # ---- pytest plugin: active only when pytest runs with -p cs_layers.check ----

@@ -13,12 +13,17 @@ import zipfile
 
 import numpy as np
 
-from cs_layers.layer_utils import (affine_relu_backward, affine_relu_forward, conv_relu_pool_backward,
-                                   conv_relu_pool_forward)
+from cs_layers import course
+from cs_layers.layer_utils import (
+    affine_relu_backward,
+    affine_relu_forward,
+    conv_relu_pool_backward,
+    conv_relu_pool_forward,
+)
 from cs_layers.layers import affine_backward, affine_forward, softmax_loss
 from cs_layers.shapes import conv_output_shape, pool_output_shape
 
-PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")
+PARAM_NAMES = course.PARAM_NAMES
 POOL_PARAM = {"pool_height": 2, "pool_width": 2, "stride": 2}
 
 

@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cs_layers import course
+
 COLAB_EXTRAS = ("hypothesis", "pytest", "tqdm")   # what the checks need beyond Colab's preinstalled packages
 GPU_HINT = "Runtime > Change runtime type > T4 GPU, then run the notebook again from the top"
 
@@ -36,7 +38,7 @@ def setup_colab(root, run=None):
                                 f"into that folder of your Drive, or change ASSIGNMENT_IN_DRIVE in the first cell.")
     run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "-e", str(root)], check=True)
     run([sys.executable, "-m", "pip", "install", "--quiet", *pinned(root)], check=True)
-    os.chdir(root / "assignments" / "convnets")
+    os.chdir(root / course.NOTEBOOK_DIR)
     import torch
     if torch.cuda.is_available():
         device = torch.cuda.get_device_name(0)

@@ -536,7 +536,10 @@ def get_cifar10_data(num_training=49000, num_validation=1000, num_test=1000,
             f"{len(X_train)} training images and {num_test} of {len(X_test)} test images; "
             "lower the numbers.")
     val = slice(num_training, num_training + num_validation)
-    to_nchw = (lambda X: X.transpose(0, 3, 1, 2))  # (N, 32, 32, 3) -> (N, 3, 32, 32)
+
+    def to_nchw(X):
+        return X.transpose(0, 3, 1, 2)  # (N, 32, 32, 3) -> (N, 3, 32, 32)
+
     out = _finish(to_nchw(X_train[:num_training]), y_train[:num_training],
                   to_nchw(X_train[val]), y_train[val],
                   to_nchw(X_test[:num_test]), y_test[:num_test], subtract_mean, dtype)

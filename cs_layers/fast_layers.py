@@ -20,16 +20,17 @@ The idea (task2_5, convolution as one matrix product):
 The idea (task2_6, max pooling): the window element at offset (i, j) of every
 window is the strided slice x[:, :, i::stride, j::stride]; the max over the
 window is the running np.maximum over the pool_height * pool_width offsets.
-The forward pass also records, for every offset, which windows have their
-first max (row-major order, like torch and the naive layer) there; the
-backward pass sends dout to exactly those places.
+The forward pass also records, for every window, the offset of its first max
+(row-major order, like torch and the naive layer); the backward pass sends
+dout to exactly those places. Both run over cache-sized chunks of the batch on
+a few threads (batch_chunks.py, given code), which changes no result.
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from cs_layers.batch_chunks import for_batch_chunks
 from cs_layers.caches import LayerCache, open_cache
 from cs_layers.shapes import check_conv_args, check_dout, check_pool_args
-
 
 # ---------------------------------------------------------------- task2_5: convolution
 
@@ -161,35 +162,42 @@ def max_pool_forward_fast(x, pool_param):
         H_out = 1 + (H - pool_height) // stride
         W_out = 1 + (W - pool_width) // stride
     - cache: LayerCache (x, pool_param, argmax), for max_pool_backward_fast only;
-      argmax is a bool array (pool_height, pool_width, N, C, H_out, W_out)
-      with argmax[i, j, n, c, y, x] True where window (n, c, y, x) has its
-      first max (in row-major window order) at offset (i, j): exactly one
-      True per window
+      argmax (N, C, H_out, W_out) holds, for every window, the offset
+      k = i * pool_width + j of its first max (row-major window order, like
+      torch and the naive layer), as small unsigned ints
 
     Element (i, j) of every window is the strided slice
     x[:, :, i : i + stride*H_out : stride, j : j + stride*W_out : stride], of
-    shape (N, C, H_out, W_out); out is the elementwise max of these slices.
+    shape (N, C, H_out, W_out); out is the running maximum over these slices,
+    and argmax changes to k only where slice k is strictly larger than the
+    maximum so far (so ties keep the first max).
+
+    The work runs over chunks of images (batch_chunks.for_batch_chunks, given
+    code: cache-sized chunks on a few threads); pool(n) fills the outputs of
+    the images n, a slice of the batch.
     """
     ph, pw, stride, H_out, W_out = check_pool_args(x, pool_param)
     N, C, H, W = x.shape
-    argmax = np.zeros((ph, pw, N, C, H_out, W_out), dtype=bool)
-    # task2_6: max_pool_forward_fast
-    ### BEGIN SOLUTION
-    def offset(i, j):  # element (i, j) of every window, (N, C, H_out, W_out) view
-        return x[:, :, i:i + stride * H_out:stride, j:j + stride * W_out:stride]
+    out = np.empty((N, C, H_out, W_out), dtype=x.dtype)
+    argmax = np.empty((N, C, H_out, W_out), dtype=np.min_scalar_type(ph * pw - 1))
 
-    out = offset(0, 0).copy()  # (N, C, H_out, W_out)
-    for i in range(ph):
-        for j in range(pw):
-            np.maximum(out, offset(i, j), out=out)
-    unclaimed = np.ones(out.shape, dtype=bool)  # windows whose first max is still to be found
-    for i in range(ph):  # row-major window order, so ties go to the first max
-        for j in range(pw):
-            hit = argmax[i, j]
-            np.equal(offset(i, j), out, out=hit)
-            hit &= unclaimed
-            unclaimed ^= hit
-    ### END SOLUTION
+    def pool(n):  # fills out[n] and argmax[n] from x[n]
+        # task2_6: max_pool_forward_fast
+        ### BEGIN SOLUTION
+        def offset(i, j):  # element (i, j) of every window of the images n, a view
+            return x[n, :, i:i + stride * H_out:stride, j:j + stride * W_out:stride]
+
+        best, best_at = out[n], argmax[n]  # views: writing them fills out and argmax
+        best[...] = offset(0, 0)
+        best_at[...] = 0
+        for k in range(1, ph * pw):  # row-major window order
+            element = offset(k // pw, k % pw)
+            larger = element > best  # strictly: a tie keeps the first max
+            np.maximum(best, element, out=best)
+            np.maximum(best_at, larger * best_at.dtype.type(k), out=best_at)  # k only grows: best_at[larger] = k
+        ### END SOLUTION
+
+    for_batch_chunks(pool, N, x[0].nbytes)
     cache = LayerCache("max_pool_forward_fast", (x, pool_param, argmax))
     return out, cache
 
@@ -207,17 +215,34 @@ def max_pool_backward_fast(dout, cache):
       layer: a naive cache has no argmax and is refused with a ValueError)
 
     Returns dx: gradient with respect to x, (N, C, H, W)
+
+    For every window offset k = (i, j), the windows whose max sits at k send
+    their dout to the strided slice of offset k; the others send 0. Where
+    windows do not overlap (stride >= pool_height and pool_width), the slices
+    of different offsets and windows never share a pixel, so they can simply
+    be written; where they overlap, they are added. scatter(n) fills dx for the
+    images n (chunks of the batch, as in the forward pass).
     """
     x, pool_param, argmax = open_cache(cache, "max_pool_forward_fast", "max_pool_backward_fast")
     ph, pw, stride, H_out, W_out = check_pool_args(x, pool_param)
     N, C, H, W = x.shape
     check_dout(dout, (N, C, H_out, W_out), "max_pool_backward_fast")
-    # task2_6: max_pool_backward_fast
-    ### BEGIN SOLUTION
-    dx = np.zeros(x.shape, dtype=np.result_type(x, dout))  # (N, C, H, W)
-    for i in range(ph):
-        for j in range(pw):
-            ys, xs = slice(i, i + stride * H_out, stride), slice(j, j + stride * W_out, stride)
-            dx[:, :, ys, xs] += dout * argmax[i, j]  # (N, C, H_out, W_out)
-    ### END SOLUTION
+    dx = np.empty(x.shape, dtype=np.result_type(x, dout))  # (N, C, H, W)
+
+    def scatter(n):  # fills dx[n] from dout[n] and argmax[n]
+        # task2_6: max_pool_backward_fast
+        ### BEGIN SOLUTION
+        overlap = stride < ph or stride < pw
+        dx[n] = 0  # pixels in no window (and, with overlap, the start of the sums)
+        for k in range(ph * pw):
+            i, j = k // pw, k % pw
+            at_k = (argmax[n] == k).astype(dx.dtype)  # 1 where the window's max sits at offset k
+            slice_k = dx[n, :, i:i + stride * H_out:stride, j:j + stride * W_out:stride]  # a view
+            if overlap:
+                slice_k += dout[n] * at_k
+            else:
+                np.multiply(dout[n], at_k, out=slice_k)
+        ### END SOLUTION
+
+    for_batch_chunks(scatter, N, x[0].nbytes)
     return dx

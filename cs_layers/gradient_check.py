@@ -1,7 +1,11 @@
 """Numerical gradients and comparisons with diagnostics.
 
 Everything a student-facing check needs:
-- `rel_error(x, y)`: the classic CS231n scalar relative error;
+- `relative_error(received, expected, scale)`: THE relative error of this course, per
+  element: |received - expected| / max(max |expected|, scale, 1e-8). The public checks,
+  `python -m cs_layers.check`, the notebooks, the hidden tests and the feedback all use it,
+  so a check and a grade never disagree on what "relative error 3e-07" means;
+- `rel_error(x, y)`: its largest element, y being the expected value;
 - `eval_numerical_gradient(f, x)`: central differences of a scalar function;
 - `eval_numerical_gradient_array(f, x, df)`: central differences of an array
   function, contracted with the upstream gradient `df`;
@@ -13,24 +17,32 @@ Everything a student-facing check needs:
 import numpy as np
 
 
+def relative_error(received, expected, scale=None):
+    """Per element: |received - expected| / max(max |expected|, scale, 1e-8) (float64 array).
+
+    Errors are relative to the largest expected value, so an element that is nearly zero is
+    not held to an impossible relative tolerance. `scale` (a scalar, or the shape of
+    `expected`) raises the denominator where a value is a sum whose terms cancel: pass the
+    sum of the absolute values of its terms.
+    """
+    received = np.asarray(received, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    denom = max(1e-8, float(np.max(np.abs(expected), initial=0.0)))
+    if scale is not None:
+        denom = np.maximum(denom, np.asarray(scale, dtype=np.float64))
+    return np.abs(received - expected) / denom
+
+
 def rel_error(x, y):
-    """Max over elements of |x - y| / max(1e-8, |x| + |y|), as in CS231n."""
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
-
-
-def _elementwise_rel_error(x, y, scale=0.0):
-    return np.abs(x - y) / np.maximum(np.maximum(1e-8, scale), np.abs(x) + np.abs(y))
+    """The largest relative error of x against the expected y (see relative_error)."""
+    return float(np.max(relative_error(x, y), initial=0.0))
 
 
 def check_close(received, expected, tol, name="value", hint="", scale=None):
-    """Assert that `received` matches `expected` to relative error `tol`.
+    """Assert that `received` matches `expected` to relative error `tol` (see relative_error).
 
-    The error of each element is |received - expected| divided by the larger of
-    |received| + |expected| and `scale` (and 1e-8). For a value computed as a
-    sum, pass as `scale` the sum of the absolute values of its terms (same
-    shape, or a scalar): rounding errors are relative to that, so an output that
-    cancels to nearly zero is not held to an impossible relative tolerance.
+    For a value computed as a sum, pass as `scale` the sum of the absolute values
+    of its terms (same shape, or a scalar): rounding errors are relative to that.
 
     Returns the relative error when the check passes. Raises AssertionError
     with a diagnostic when shapes differ, when `received` is not finite, or when
@@ -47,8 +59,8 @@ def check_close(received, expected, tol, name="value", hint="", scale=None):
         raise AssertionError(f"{name}: received contains NaN, inf or non-numbers. {hint}".strip())
     if received.size == 0:
         return 0.0
-    scale = 0.0 if scale is None else np.broadcast_to(np.asarray(scale, dtype=np.float64), expected.shape)
-    errors = _elementwise_rel_error(received.astype(np.float64), expected.astype(np.float64), scale)
+    scale = None if scale is None else np.broadcast_to(np.asarray(scale, dtype=np.float64), expected.shape)
+    errors = np.broadcast_to(relative_error(received, expected, scale), expected.shape)
     worst = np.unravel_index(int(np.argmax(errors)), errors.shape)
     err = float(errors[worst])
     if not err <= tol:
@@ -57,6 +69,17 @@ def check_close(received, expected, tol, name="value", hint="", scale=None):
             f"worst element at index {tuple(int(i) for i in worst)}: "
             f"received {received[worst]!r}, expected {expected[worst]!r}. {hint}".strip())
     return err
+
+
+def _difference(f, x, ix, h):
+    """f(x + h at ix) - f(x - h at ix) as float64 (a scalar or an array); x is restored in place."""
+    old = x[ix]
+    x[ix] = old + h
+    pos = np.array(f(x), dtype=np.float64, copy=True)
+    x[ix] = old - h
+    neg = np.array(f(x), dtype=np.float64, copy=True)
+    x[ix] = old
+    return pos - neg
 
 
 def eval_numerical_gradient(f, x, verbose=False, h=1e-5):
@@ -72,13 +95,7 @@ def eval_numerical_gradient(f, x, verbose=False, h=1e-5):
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     while not it.finished:
         ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        fxph = f(x)
-        x[ix] = old - h
-        fxmh = f(x)
-        x[ix] = old
-        grad[ix] = (fxph - fxmh) / (2 * h)
+        grad[ix] = _difference(f, x, ix, h) / (2 * h)
         if verbose:
             print(ix, grad[ix])
         it.iternext()
@@ -97,14 +114,7 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     grad = np.zeros_like(x, dtype=np.float64)
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        pos = np.array(f(x), dtype=np.float64, copy=True)
-        x[ix] = old - h
-        neg = np.array(f(x), dtype=np.float64, copy=True)
-        x[ix] = old
-        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+        grad[it.multi_index] = np.sum(_difference(f, x, it.multi_index, h) * df) / (2 * h)
         it.iternext()
     return grad
 
@@ -120,15 +130,9 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, tol=1e-6, seed
     numeric = np.empty(num_checks)
     analytic = np.empty(num_checks)
     for k, ix in enumerate(indices):
-        old = x[ix]
-        x[ix] = old + h
-        fxph = f(x)
-        x[ix] = old - h
-        fxmh = f(x)
-        x[ix] = old
-        numeric[k] = (fxph - fxmh) / (2 * h)
+        numeric[k] = _difference(f, x, ix, h) / (2 * h)
         analytic[k] = analytic_grad[ix]
-    errors = _elementwise_rel_error(analytic, numeric)
+    errors = relative_error(analytic, numeric)
     k = int(np.argmax(errors))
     if not errors[k] <= tol:
         raise AssertionError(

@@ -11,10 +11,15 @@ handy while fast_layers.py is unfinished), rebind the alias in a notebook:
     from cs_layers.layers import conv_forward_naive, conv_backward_naive
     lu.conv_forward, lu.conv_backward = conv_forward_naive, conv_backward_naive
 """
-from cs_layers.fast_layers import (conv_backward_fast, conv_forward_fast, max_pool_backward_fast,
-                                   max_pool_forward_fast)
-from cs_layers.layers import (affine_backward, affine_forward, relu_backward, relu_forward,
-                              spatial_batchnorm_backward, spatial_batchnorm_forward)
+from cs_layers.fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast
+from cs_layers.layers import (
+    affine_backward,
+    affine_forward,
+    relu_backward,
+    relu_forward,
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+)
 
 # The one place that picks the conv/pool implementation.
 conv_forward, conv_backward = conv_forward_fast, conv_backward_fast

@@ -17,8 +17,16 @@ cache only fits the backward pass of the layer that made it (caches.py).
 import numpy as np
 
 from cs_layers.caches import LayerCache, open_cache
-from cs_layers.shapes import check_conv_args, check_dout, check_pool_args
-
+from cs_layers.shapes import (
+    check_affine_args,
+    check_batchnorm_args,
+    check_conv_args,
+    check_dout,
+    check_groupnorm_args,
+    check_nchw,
+    check_pool_args,
+    check_softmax_args,
+)
 
 # ---------------------------------------------------------------- building blocks (task2_1)
 
@@ -34,12 +42,7 @@ def affine_forward(x, w, b):
     - out: (N, M), out = x.reshape(N, D) @ w + b
     - cache: (x, w, b)
     """
-    N = np.shape(x)[0]
-    D = int(np.prod(np.shape(x)[1:]))
-    if np.ndim(w) != 2 or np.shape(w)[0] != D or np.shape(b) != (np.shape(w)[1],):
-        raise ValueError(
-            f"affine_forward: x of shape {np.shape(x)} flattens to ({N}, {D}), so w must be "
-            f"({D}, M) and b (M,); got w {np.shape(w)} and b {np.shape(b)}")
+    N, D = check_affine_args(x, w, b)
     # task2_1: affine_forward
     ### BEGIN SOLUTION
     out = x.reshape(N, D) @ w + b  # (N, M)
@@ -119,14 +122,7 @@ def softmax_loss(x, y):
     - loss: Python float, mean over i of -log softmax(x[i])[y[i]]
     - dx: gradient of the loss with respect to x, (N, C), same dtype as x
     """
-    if np.ndim(x) != 2 or np.shape(y) != (np.shape(x)[0],):
-        raise ValueError(
-            f"softmax_loss: x must be (N, C) and y (N,); got x {np.shape(x)} and y {np.shape(y)}")
-    y = np.asarray(y)
-    if y.size and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= x.shape[1]):
-        raise ValueError(
-            f"softmax_loss: labels y must be integers in [0, {x.shape[1]}); got dtype {y.dtype}, "
-            f"min {y.min()}, max {y.max()}; check your labels match the number of classes")
+    y = check_softmax_args(x, y)
     # task2_1: softmax_loss
     ### BEGIN SOLUTION
     N = x.shape[0]
@@ -322,16 +318,8 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     - cache: (x_hat, gamma, inv_std, mode) with x_hat (N, D) the normalised
       input and inv_std (D,) = 1 / sqrt(var + eps) of the statistics used
     """
-    mode = bn_param.get("mode") if isinstance(bn_param, dict) else None
-    if mode not in ("train", "test"):
-        raise ValueError(f"bn_param['mode'] must be 'train' or 'test', got {mode!r}")
-    if np.ndim(x) != 2:
-        raise ValueError(f"batchnorm_forward: x must be (N, D), got shape {np.shape(x)}")
+    mode = check_batchnorm_args(x, gamma, beta, bn_param)
     N, D = x.shape
-    if np.shape(gamma) != (D,) or np.shape(beta) != (D,):
-        raise ValueError(
-            f"batchnorm_forward: gamma and beta must have shape ({D},), "
-            f"got {np.shape(gamma)} and {np.shape(beta)}")
     eps = bn_param.get("eps", 1e-5)
     momentum = bn_param.get("momentum", 0.9)
     running_mean = np.asarray(bn_param.get("running_mean", np.zeros(D, dtype=x.dtype)), dtype=x.dtype)
@@ -400,8 +388,7 @@ def spatial_batchnorm_forward(x, gamma, beta, bn_param):
     - out: (N, C, H, W)
     - cache: the cache of the underlying batchnorm_forward call
     """
-    if np.ndim(x) != 4:
-        raise ValueError(f"spatial_batchnorm_forward: x must be (N, C, H, W), got shape {np.shape(x)}")
+    check_nchw(x, "spatial_batchnorm_forward", "x")
     N, C, H, W = x.shape
     # task2_10: spatial_batchnorm_forward
     ### BEGIN SOLUTION
@@ -423,8 +410,7 @@ def spatial_batchnorm_backward(dout, cache):
     - dx: (N, C, H, W)
     - dgamma, dbeta: (C,)
     """
-    if np.ndim(dout) != 4:
-        raise ValueError(f"spatial_batchnorm_backward: dout must be (N, C, H, W), got {np.shape(dout)}")
+    check_nchw(dout, "spatial_batchnorm_backward", "dout")
     N, C, H, W = dout.shape
     # task2_10: spatial_batchnorm_backward
     ### BEGIN SOLUTION
@@ -456,15 +442,8 @@ def spatial_groupnorm_forward(x, gamma, beta, G, gn_param):
     - cache: (x_hat, gamma, inv_std, G) with x_hat (N, C, H, W) the normalised
       input and inv_std (N, G, 1) = 1 / sqrt(var + eps) per sample and group
     """
-    if np.ndim(x) != 4:
-        raise ValueError(f"spatial_groupnorm_forward: x must be (N, C, H, W), got shape {np.shape(x)}")
+    check_groupnorm_args(x, gamma, beta, G)
     N, C, H, W = x.shape
-    if isinstance(G, bool) or not isinstance(G, (int, np.integer)) or G < 1 or C % G:
-        raise ValueError(f"spatial_groupnorm_forward: G={G!r} must be a positive integer dividing C={C}")
-    if np.shape(gamma) != (1, C, 1, 1) or np.shape(beta) != (1, C, 1, 1):
-        raise ValueError(
-            f"spatial_groupnorm_forward: gamma and beta must have shape (1, {C}, 1, 1), "
-            f"got {np.shape(gamma)} and {np.shape(beta)}")
     eps = gn_param.get("eps", 1e-5)
     # task2_11: spatial_groupnorm_forward
     ### BEGIN SOLUTION

@@ -155,3 +155,71 @@ def check_dout(dout, shape, layer):
         raise ValueError(
             f"{layer}: dout has shape {np.shape(dout)} but the forward output had shape "
             f"{tuple(shape)}; pass the gradient of the output of this same forward call")
+
+
+def check_affine_args(x, w, b):
+    """Validate affine_forward's arguments: x (N, d_1, ..., d_k), w (D, M), b (M,).
+
+    Returns (N, D) with D = d_1 * ... * d_k.
+    """
+    N = np.shape(x)[0]
+    D = int(np.prod(np.shape(x)[1:]))
+    if np.ndim(w) != 2 or np.shape(w)[0] != D or np.shape(b) != (np.shape(w)[1],):
+        raise ValueError(
+            f"affine_forward: x of shape {np.shape(x)} flattens to ({N}, {D}), so w must be "
+            f"({D}, M) and b (M,); got w {np.shape(w)} and b {np.shape(b)}")
+    return N, D
+
+
+def check_softmax_args(x, y):
+    """Validate softmax_loss's arguments: scores x (N, C), integer labels y (N,) in [0, C).
+
+    Returns y as an array.
+    """
+    if np.ndim(x) != 2 or np.shape(y) != (np.shape(x)[0],):
+        raise ValueError(
+            f"softmax_loss: x must be (N, C) and y (N,); got x {np.shape(x)} and y {np.shape(y)}")
+    y = np.asarray(y)
+    if y.size and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= x.shape[1]):
+        raise ValueError(
+            f"softmax_loss: labels y must be integers in [0, {x.shape[1]}); got dtype {y.dtype}, "
+            f"min {y.min()}, max {y.max()}; check your labels match the number of classes")
+    return y
+
+
+def check_batchnorm_args(x, gamma, beta, bn_param):
+    """Validate batchnorm_forward's arguments: x (N, D), gamma and beta (D,), bn_param['mode'].
+
+    Returns the mode, 'train' or 'test'.
+    """
+    mode = bn_param.get("mode") if isinstance(bn_param, dict) else None
+    if mode not in ("train", "test"):
+        raise ValueError(f"bn_param['mode'] must be 'train' or 'test', got {mode!r}")
+    if np.ndim(x) != 2:
+        raise ValueError(f"batchnorm_forward: x must be (N, D), got shape {np.shape(x)}")
+    D = np.shape(x)[1]
+    if np.shape(gamma) != (D,) or np.shape(beta) != (D,):
+        raise ValueError(
+            f"batchnorm_forward: gamma and beta must have shape ({D},), "
+            f"got {np.shape(gamma)} and {np.shape(beta)}")
+    return mode
+
+
+def check_nchw(a, layer, name):
+    """Raise ValueError unless `a` (the argument `name` of `layer`) has 4 dimensions (N, C, H, W)."""
+    if np.ndim(a) != 4:
+        got = f"shape {np.shape(a)}" if name == "x" else f"{np.shape(a)}"
+        raise ValueError(f"{layer}: {name} must be (N, C, H, W), got {got}")
+
+
+def check_groupnorm_args(x, gamma, beta, G):
+    """Validate spatial_groupnorm_forward's arguments: x (N, C, H, W), gamma and beta
+    (1, C, 1, 1), G a positive integer dividing C."""
+    check_nchw(x, "spatial_groupnorm_forward", "x")
+    C = np.shape(x)[1]
+    if isinstance(G, bool) or not isinstance(G, (int, np.integer)) or G < 1 or C % G:
+        raise ValueError(f"spatial_groupnorm_forward: G={G!r} must be a positive integer dividing C={C}")
+    if np.shape(gamma) != (1, C, 1, 1) or np.shape(beta) != (1, C, 1, 1):
+        raise ValueError(
+            f"spatial_groupnorm_forward: gamma and beta must have shape (1, {C}, 1, 1), "
+            f"got {np.shape(gamma)} and {np.shape(beta)}")

@@ -28,7 +28,6 @@ submission.zip inside it).
 """
 import argparse
 import ast
-import hashlib
 import json
 import os
 import re
@@ -38,17 +37,19 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-NB_DIR = "assignments/convnets"
-NOTEBOOKS = [f"{NB_DIR}/ConvolutionalNetworks.ipynb", f"{NB_DIR}/PyTorch.ipynb"]
-MODEL = f"{NB_DIR}/convnet_model.npz"
-CHALLENGE = f"{NB_DIR}/challenge_model.pt"
+from cs_layers import course, notebook_cells
+
+NB_DIR = course.NOTEBOOK_DIR
+NOTEBOOKS = [f"{NB_DIR}/{name}.ipynb" for name in course.NOTEBOOKS]
+MODEL = f"{NB_DIR}/{course.MODEL_FILE}"
+CHALLENGE = f"{NB_DIR}/{course.CHALLENGE_FILE}"
 MANIFEST = f"{NB_DIR}/.release_manifest.json"
-MODEL_KEYS = ("W1", "b1", "W2", "b2", "W3", "b3")
+MODEL_KEYS = course.PARAM_NAMES
 DEFAULT_MAX_MB = 20.0
 # The grader's per-file limits before compression (grading/unpack.py; a test keeps them equal).
 MAX_PY_BYTES = 1 << 20
 MAX_NOTEBOOK_BYTES = 50 << 20
-MAX_MODEL_BYTES = 50 << 20
+MAX_MODEL_BYTES = course.MAX_MODEL_BYTES
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.py$")
 
 
@@ -126,21 +127,19 @@ def check_notebook(root, rel, expected, data=None):
         return [f"{rel}: not a valid notebook ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
                 f"restore it from your last good copy (File > Revert / checkpoints) and save again."], []
     problems, warnings = [], []
-    cells = {}
-    for i, cell in enumerate(nb.cells):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        gid = meta.get("grade_id") if isinstance(meta, dict) else None
-        if not isinstance(meta, dict) or not isinstance(gid, (str, type(None))):
-            problems.append(f"{rel}: cell {i + 1} has damaged nbgrader metadata; copy the cell back from a "
-                            f"fresh copy of the release notebook.")
-        elif gid is not None:
-            cells[gid] = cell
-    for gid, flags in sorted(expected.items()):
+    for what, gid in notebook_cells.problems(nb, dict(sorted(expected.items()))):
+        flags = expected.get(gid, {})
         kind = "graded" if flags.get("grade") else "read-only" if flags.get("locked") else "answer"
-        if gid not in cells:
+        if what == "damaged":
+            problems.append(f"{rel}: cell {gid} has damaged nbgrader metadata; copy the cell back from a "
+                            f"fresh copy of the release notebook.")
+        elif what == "duplicated":
+            problems.append(f"{rel}: the {kind} cell '{gid}' appears twice; delete the copy you made "
+                            f"(keep the release's cell).")
+        elif what == "deleted":
             problems.append(f"{rel}: the {kind} cell '{gid}' of the release was deleted; copy it back "
                             f"from a fresh copy of the release notebook into the same place.")
-        elif "sha256" in flags and hashlib.sha256(_source(cells[gid]).encode()).hexdigest() != flags["sha256"]:
+        else:
             problems.append(f"{rel}: the {kind} cell '{gid}' was edited; it must stay as released "
                             f"(copy it back from a fresh copy of the release notebook).")
     code = [c for c in nb.cells if c.cell_type == "code" and _source(c).strip()]

@@ -24,10 +24,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from cs_layers import course
+
 DATASETS = ("patterns", "digits", "cifar10")  # the names get_data gives its datasets
-CHALLENGE_FILE = "challenge_model.pt"  # saved in assignments/convnets/, next to convnet_model.npz
+CHALLENGE_FILE = course.CHALLENGE_FILE  # saved in assignments/convnets/, next to convnet_model.npz
 MAX_CHALLENGE_PARAMS = 5_000_000  # the grader refuses a larger challenge model
-MAX_CHALLENGE_BYTES = 50 * 1024 * 1024  # ... and a larger weights file
+MAX_CHALLENGE_BYTES = course.MAX_MODEL_BYTES  # ... and a larger weights file
 
 
 # ---------------------------------------------------------------- given helpers

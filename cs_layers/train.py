@@ -45,7 +45,11 @@ def main(argv=None):
     from cs_layers.solver import Solver
 
     np.random.seed(args.seed)
-    data = get_data(args.data)
+    try:
+        data = get_data(args.data)
+    except FileNotFoundError as err:  # CIFAR-10 asked for but not downloaded: the message says how
+        print(f"train: {err}", file=sys.stderr)
+        return 1
     model = ThreeLayerConvNet(input_dim=data["X_train"].shape[1:], num_filters=args.num_filters,
                               filter_size=args.filter_size, hidden_dim=args.hidden_dim,
                               num_classes=len(data["class_names"]), weight_scale=args.weight_scale,

@@ -1,7 +1,8 @@
 """Command line: `python -m grading {release|autograde|collect-manual|gradescope} ...`.
 
-`release` is here; `autograde` and `gradescope` live in their own modules and
-are imported only when asked for, so the release build works without them.
+Each command lives in its own module (COMMANDS), imported only when asked for, so
+the release build works without the grading machinery. Exit codes: 0 done, 1 a
+failure to fix, 2 a usage error (an unknown command included).
 """
 import importlib
 import sys

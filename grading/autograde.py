@@ -39,17 +39,19 @@ import time
 import traceback
 import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
 
+from cs_layers import course
 from grading import feedback, workspace
 from grading.results import TaskResult
-from grading.unpack import MODEL_FILE, NOTEBOOKS, Intake, Rejected, unpack
+from grading.unpack import MODEL_FILE, Rejected, unpack
 
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-MODEL_TASK = "task2_9"
+STUDENT_ID = course.STUDENT_ID
+MODEL_TASK = next(t.id for t in course.TASKS if course.CHECKPOINT in t.graded)
 SEED_FILE = ".secret_seed"
 RECORD_VERSION = 1
 DEFAULT_TIMEOUT_S = 1200.0  # one submission, all parts; a correct one takes about 3 min
@@ -97,6 +99,10 @@ def discover(root: Path) -> tuple[list[Submission], list[str], list[str]]:
     return subs, dups, warnings
 
 
+class UsageError(ValueError):
+    """The command line asks for something impossible (exit code 2, like argparse's errors)."""
+
+
 def load_seed(out: Path, seed_file: Path | None, resume: bool) -> bytes:
     """The secret seed of this run, kept in OUT/.secret_seed (mode 0600)."""
     kept = out / SEED_FILE
@@ -104,12 +110,12 @@ def load_seed(out: Path, seed_file: Path | None, resume: bool) -> bytes:
     if seed_file is not None:
         seed = Path(seed_file).read_bytes()
         if len(seed) < 16:
-            raise SystemExit(f"--seed-file {seed_file} holds {len(seed)} bytes; use at least 16 "
+            raise UsageError(f"--seed-file {seed_file} holds {len(seed)} bytes; use at least 16 "
                              "random bytes (e.g. `head -c 32 /dev/urandom > seed`)")
     if resume and kept.exists():
         old = bytes.fromhex(kept.read_text().strip())
         if seed is not None and seed != old:
-            raise SystemExit(f"--seed-file differs from the seed kept in {kept}; a resumed run "
+            raise UsageError(f"--seed-file differs from the seed kept in {kept}; a resumed run "
                              "must use the same hidden inputs; drop --seed-file or --resume")
         return old
     seed = seed if seed is not None else os.urandom(32)
@@ -126,13 +132,43 @@ def seed_id(seed: bytes) -> str:
 
 # ---------------------------------------------------------------- grading one student
 
-def _hidden_tests():
-    from grading import hidden_tests  # imports the instructor's cs_layers (grader side only)
-    return hidden_tests
+@dataclass
+class Grader:
+    """What grades each part of a submission; the real one is default_grader().
+
+    `main(argv, grader=...)` grades with another: the tests pass a small fake one to exercise
+    the orchestration (discovery, seed, pool, resume, exports) without the hidden tests.
+    """
+    task_points: dict  # module task or MODEL_TASK -> points
+    torch_tasks: tuple  # graded in the torch worker when the suite has a .torch part
+    build_suite: Callable  # (seed) -> suite
+    grade_module: Callable  # (staging, suite, *, workdir, limits, deadline) -> [TaskResult]
+    grade_model: Callable  # (checkpoint path or None) -> TaskResult
+    notebook_layout: Callable  # () -> [(row, max_score)] of the notebook rows
+    notebook_results: Callable  # (staging, student_id, *, workdir, out, deadline) -> [TaskResult]
+
+
+def default_grader() -> Grader:
+    """The hidden tests, the checkpoint grader and nbgrader (see notebook_results)."""
+    from grading import hidden_tests, notebooks  # imports the instructor's cs_layers (grader side only)
+    return Grader(hidden_tests.TASK_POINTS, tuple(hidden_tests.TORCH_TASKS), hidden_tests.build_suite,
+                  hidden_tests.grade_module, hidden_tests.grade_model, notebooks.task_layout,
+                  notebook_results)
+
+
+_GRADER: Grader | None = None  # the grader in use (inherited by forked pool workers)
+
+
+def current_grader() -> Grader:
+    """The grader main() was given, else default_grader()."""
+    global _GRADER
+    if _GRADER is None:
+        _GRADER = default_grader()
+    return _GRADER
 
 
 def module_tasks() -> list[str]:
-    tasks = [t for t in _hidden_tests().TASK_POINTS if t != MODEL_TASK]
+    tasks = [t for t in current_grader().task_points if t != MODEL_TASK]
     return sorted(tasks, key=_task_key)
 
 
@@ -142,8 +178,7 @@ def _task_key(task: str):
 
 def notebook_layout() -> list[tuple[str, float]]:
     """(row, max_score) of every notebook row, from the source notebooks (no nbgrader run)."""
-    from grading import notebooks
-    return notebooks.task_layout()
+    return current_grader().notebook_layout()
 
 
 def task_layout() -> list[tuple[str, float]]:
@@ -152,7 +187,7 @@ def task_layout() -> list[tuple[str, float]]:
     A missing notebook, a rejected zip or a crashed grader still gives every row, at 0 of
     its max_score, so every student is graded out of the same total.
     """
-    points = _hidden_tests().TASK_POINTS
+    points = current_grader().task_points
     return [(t, float(points[t])) for t in module_tasks() + [MODEL_TASK]] + notebook_layout()
 
 
@@ -204,7 +239,7 @@ def grade_submission(sub: Submission, suite, *, limits=None, out: Path | None = 
     budget of `timeout` seconds; what is not finished by then is "timeout".
     """
     from grading import sandbox
-    hidden_tests = _hidden_tests()
+    grader = current_grader()
     layout = task_layout()
     deadline = time.monotonic() + timeout
     sandbox.reset_usage()  # peaks of this student's runs, kept in the record (bench.grading)
@@ -221,8 +256,8 @@ def grade_submission(sub: Submission, suite, *, limits=None, out: Path | None = 
             note = f"Ignored files (not part of the release layout): {shown}"
         (tmp / "work").mkdir()
         try:
-            results = list(hidden_tests.grade_module(tmp / "staging", suite, workdir=tmp / "work",
-                                                     limits=limits, deadline=deadline))
+            results = list(grader.grade_module(tmp / "staging", suite, workdir=tmp / "work",
+                                               limits=limits, deadline=deadline))
         except Exception as err:  # a grader bug must not cost the class its run
             results = _all_failed("error", _grader_error("module grading", err), module_tasks())
         if getattr(suite, "torch", None) is not None:  # task3_*: in their own torch worker
@@ -232,20 +267,20 @@ def grade_submission(sub: Submission, suite, *, limits=None, out: Path | None = 
                                                    deadline=deadline)
             except Exception as err:
                 results += _all_failed("error", _grader_error("PyTorch grading", err),
-                                       hidden_tests.TORCH_TASKS)
+                                       grader.torch_tasks)
         results = _complete(results, module_tasks())
         model = tmp / "staging" / MODEL_FILE
         try:
             if time.monotonic() >= deadline:
                 results += _all_failed("timeout", OUT_OF_TIME, [MODEL_TASK])
             else:
-                results.append(hidden_tests.grade_model(model if model.is_file() else None))
+                results.append(grader.grade_model(model if model.is_file() else None))
         except Exception as err:
             results += _all_failed("error", _grader_error("model grading", err), [MODEL_TASK])
         try:
             (tmp / "nbwork").mkdir()
-            results += notebook_results(tmp / "staging", sub.student_id,
-                                        workdir=tmp / "nbwork", out=out, deadline=deadline)
+            results += grader.notebook_results(tmp / "staging", sub.student_id,
+                                               workdir=tmp / "nbwork", out=out, deadline=deadline)
         except Exception as err:
             why = _grader_error("notebook grading", err)
             results += [TaskResult(t, 0.0, m, "error", why) for t, m in notebook_layout()]
@@ -556,7 +591,18 @@ def use_sandbox(mode: str, protect=()) -> str:
     return ""
 
 
-def main(argv=None) -> int:
+def main(argv=None, grader: Grader | None = None) -> int:
+    """The command line; `grader` grades instead of default_grader() (the tests pass a fake)."""
+    global _GRADER
+    previous = _GRADER
+    _GRADER = grader or previous
+    try:
+        return _main(argv)
+    finally:
+        _GRADER = previous
+
+
+def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grading autograde",
                                      description="Grade a folder of submissions with hidden tests.")
     parser.add_argument("submissions", type=Path,
@@ -593,9 +639,9 @@ def main(argv=None) -> int:
         parser.error(f"{results_dir} already holds results; pass --resume to continue that run, "
                      "or choose a new --out")
     refused = use_sandbox(args.sandbox, protect=[out, args.submissions])
-    if refused:
+    if refused:  # the sandbox asked for cannot run here: install it, or choose another
         print(refused, file=sys.stderr)
-        return 2
+        return 1
     print(layer_report(), flush=True)
     _remove_stale_tmp(results_dir)
     signal.signal(signal.SIGTERM, _terminate)  # a polite kill still removes the work folders
@@ -614,7 +660,10 @@ def _run(args, parser, out: Path, results_dir: Path) -> int:
     subs, dups, warnings = discover(args.submissions)
     for w in warnings:
         print(f"WARNING: {w}", flush=True)
-    seed = load_seed(out, args.seed_file, args.resume)
+    try:
+        seed = load_seed(out, args.seed_file, args.resume)
+    except UsageError as err:
+        parser.error(str(err))
     sid_seed = seed_id(seed)
 
     records: dict[str, dict] = {}
@@ -630,7 +679,7 @@ def _run(args, parser, out: Path, results_dir: Path) -> int:
     suite = None
     if todo:
         t0 = time.monotonic()
-        suite = _hidden_tests().build_suite(seed)
+        suite = current_grader().build_suite(seed)
         print(f"hidden suite built in {time.monotonic() - t0:.1f} s", flush=True)
     for sid in dups:  # both <id>/ and <id>.zip: refuse to guess which one counts
         todo = [s for s in todo if s.student_id != sid]

@@ -56,6 +56,10 @@ def _csv_rows(path: Path) -> dict[tuple[str, str], tuple[str, str, str]]:
                 for r in csv.DictReader(f)}
 
 
+def _show(row) -> str:
+    return "absent" if row is None else f"{row[2]} {row[0]}/{row[1]}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m grading collect-manual",
@@ -92,8 +96,7 @@ def main(argv=None) -> int:
     differ = sorted(k for k in after.keys() | before.keys() if after.get(k) != before.get(k))
     for sid, task in differ:
         old, new = before.get((sid, task)), after.get((sid, task))
-        show = (lambda v: "absent" if v is None else f"{v[2]} {v[0]}/{v[1]}")
-        print(f"{sid} {task}: {show(old)} -> {show(new)}")
+        print(f"{sid} {task}: {_show(old)} -> {_show(new)}")
     if not differ:
         print(f"no change: {out / 'grades.csv'} already holds every manual score graded so far "
               f"({len(changes)} manual row(s) graded)")

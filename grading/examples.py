@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import argparse
 import ast
-import re
 import shutil
 import sys
 import textwrap
 from pathlib import Path
 
+from cs_layers import course
+from grading import unpack
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = REPO_ROOT / "cs_layers"
-MODEL_FILE = "assignments/convnets/convnet_model.npz"
-CHALLENGE_FILE = "assignments/convnets/challenge_model.pt"  # task3_5 (torch_nets.save_challenge)
-NOTEBOOK_DIR = "assignments/convnets"
-NOTEBOOKS = ("ConvolutionalNetworks.ipynb", "PyTorch.ipynb")
-_TASK_LINE = re.compile(r"^\s*#\s*(task\d+_\d+):\s*(\S+)\s*$")
+MODEL_FILE = unpack.MODEL_FILE
+CHALLENGE_FILE = unpack.CHALLENGE_FILE  # task3_5 (torch_nets.save_challenge)
+NOTEBOOK_DIR = course.NOTEBOOK_DIR
+NOTEBOOKS = tuple(f"{name}.ipynb" for name in course.NOTEBOOKS)
 
 
 def copy_reference(dest: Path, *, reference: Path = REFERENCE) -> Path:
@@ -52,15 +53,9 @@ def wrap(func: str, body: str) -> str:
             + textwrap.indent(textwrap.dedent(body).strip(), "    ") + "\n")
 
 
-def task_modules(reference: Path = REFERENCE) -> dict[str, str]:
-    """task id -> file name, read from the `# taskX_Y: name` lines above the solution regions."""
-    out: dict[str, str] = {}
-    for path in sorted(Path(reference).glob("*.py")):
-        for line in path.read_text().splitlines():
-            m = _TASK_LINE.match(line)
-            if m:
-                out.setdefault(m.group(1), path.name)
-    return out
+def task_modules() -> dict[str, str]:
+    """task id -> the file it lives in (the course table's `file`), for tasks with a module file."""
+    return {t.id: f"{t.file}.py" for t in course.TASKS if t.file}
 
 
 def _package_imports(tree: ast.AST) -> set[str]:

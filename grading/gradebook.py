@@ -34,9 +34,10 @@ import shutil
 import warnings
 from pathlib import Path
 
+from cs_layers import course
 from grading import safeio
 
-ASSIGNMENT = "convnets"
+ASSIGNMENT = course.ASSIGNMENT
 DB_NAME = "gradebook.db"
 MAX_NOTEBOOK_BYTES = 50 << 20  # an autograded notebook larger than this is not copied out
 EXPORT_CSV = "nbgrader_grades.csv"  # where `nbgrader export` writes in OUT (never grades.csv)

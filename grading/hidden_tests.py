@@ -29,40 +29,23 @@ from pathlib import Path
 import numpy as np
 
 import cs_layers
+from cs_layers import course
+from cs_layers.gradient_check import relative_error
 from grading import safeio, scrub, worker
 from grading.results import TaskResult
 from grading.sandbox import Limits, run_sandboxed
 
-# Points per task (task2_9 is the trained model, graded by grade_model).
-TASK_POINTS: dict[str, float] = {
-    "task2_1": 4.0,
-    "task2_2": 6.0,
-    "task2_3": 6.0,
-    "task2_4": 4.0,
-    "task2_5": 6.0,
-    "task2_6": 4.0,
-    "task2_7": 4.0,
-    "task2_8": 8.0,
-    "task2_9": 6.0,
-    "task2_10": 6.0,
-    "task2_11": 6.0,
-    # PyTorch (cs_layers/torch_nets.py), graded by grading.torch_cases in a torch worker;
-    # task3_5 from the saved challenge weights.
-    "task3_1": 2.0,
-    "task3_2": 2.0,
-    "task3_3": 2.0,
-    "task3_4": 2.0,
-    "task3_5": 6.0,
-}
-TORCH_TASKS = ("task3_1", "task3_2", "task3_3", "task3_4", "task3_5")
-MODULE_TASKS = tuple(t for t in TASK_POINTS if t != "task2_9" and t not in TORCH_TASKS)
-TASK_FILES = {  # the file a task lives in (for "missing")
-    "task2_1": "layers", "task2_2": "layers", "task2_3": "layers", "task2_4": "layers",
-    "task2_5": "fast_layers", "task2_6": "fast_layers", "task2_7": "layer_utils",
-    "task2_8": "cnn", "task2_10": "layers", "task2_11": "layers",
-    **{t: "torch_nets" for t in TORCH_TASKS},
-}
-TOL = {"float64": 1e-7, "float32": 1e-4}  # max |received - expected| / max |expected|
+# Derived from the course table (cs_layers/course.py): points of the automatically graded
+# tasks (task2_9 is the trained model, graded by grade_model), the PyTorch tasks (graded by
+# grading.torch_cases in a torch worker; task3_5 from the saved challenge weights), and the
+# file a task lives in (for "missing").
+TASK_POINTS: dict[str, float] = {t.id: t.points for t in course.TASKS
+                                 if course.HIDDEN in t.graded or course.CHECKPOINT in t.graded}
+TORCH_TASKS = tuple(t.id for t in course.TASKS if t.file == "torch_nets")
+MODEL_TASK = next(t.id for t in course.TASKS if course.CHECKPOINT in t.graded)
+MODULE_TASKS = tuple(t for t in TASK_POINTS if t != MODEL_TASK and t not in TORCH_TASKS)
+TASK_FILES = {t.id: t.file for t in course.TASKS if course.HIDDEN in t.graded}
+TOL = {"float64": 1e-7, "float32": 1e-4}  # of cs_layers.gradient_check.relative_error
 MODEL_THRESHOLDS = {"patterns": 0.80, "digits": 0.90, "cifar10": 0.50}  # test accuracy for full points
 CHANCE = 0.10  # ten classes: below chance scores 0, linear up to the threshold
 CASE_WALL_S = 5.0  # one case (or one module import) may take this long
@@ -71,7 +54,7 @@ MAX_RESTARTS = 12  # worker restarts per student after a crash or timeout
 # One worker run: the defaults, and 1 GiB for all its processes together (a correct
 # submission's worker stays near 150 MiB).
 MODULE_LIMITS = Limits(total_memory_mb=1024)
-MAX_MODEL_BYTES = 64 * 1024 * 1024  # uncompressed size of a checkpoint .npz
+MAX_MODEL_BYTES = course.MAX_MODEL_BYTES  # uncompressed size of a checkpoint .npz
 MAX_MODEL_MACS = 16_000_000  # per image; the notebook's model (32 7x7 filters, 3x32x32) costs 5.6 M
 MAX_STATUS_BYTES = 8192  # a worker status file larger than this is the submission's fault
 # Severity order used when a task's cases fail in different ways.
@@ -476,12 +459,11 @@ def compare(received: np.ndarray, expected: np.ndarray, tol: float) -> tuple[boo
     if not np.all(np.isfinite(received)):
         bad = int(np.size(received) - np.count_nonzero(np.isfinite(received)))
         return False, f"contains {bad} NaN/inf values"
-    diff = np.abs(received.astype(np.float64) - expected)
-    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-8)
-    err = float(np.max(diff, initial=0.0)) / scale
+    errors = relative_error(received, expected)  # the public checks' definition
+    err = float(np.max(errors, initial=0.0))
     if err <= tol:
         return True, ""
-    worst = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
+    worst = np.unravel_index(int(np.argmax(errors)), errors.shape) if errors.ndim else ()
     where = f" (worst element at index {tuple(int(i) for i in worst)})" if worst else ""
     return False, f"relative error {err:.1e} > {tol:.0e}{where}"
 
@@ -503,8 +485,8 @@ def _check_case(case: Case, out_dir: Path, status: dict) -> tuple[str, str]:
             return "rejected", f"{name}: {why}"
         if name.endswith("_shape"):
             if arr.dtype.kind not in "iu" or arr.shape != exp.shape or not np.array_equal(arr, exp):
-                problems.append(f"{name[5:-6]} has shape {tuple(arr.tolist()) if arr.ndim == 1 and arr.size < 8 else '?'}, "
-                                f"expected {tuple(int(v) for v in exp)}")
+                shape = tuple(arr.tolist()) if arr.ndim == 1 and arr.size < 8 else "?"
+                problems.append(f"{name[5:-6]} has shape {shape}, expected {tuple(int(v) for v in exp)}")
             continue
         ok, why = case.checks.get(name, compare)(arr, exp, case.tol)
         if not ok:
@@ -740,7 +722,7 @@ def grade_model(npz_path: Path | None, *, data=None) -> TaskResult:
     Never unpickles: the reference cs_layers.cnn.load_model uses
     allow_pickle=False, after a size check of the .npz members here.
     """
-    task, points = "task2_9", TASK_POINTS["task2_9"]
+    task, points = MODEL_TASK, TASK_POINTS[MODEL_TASK]
     if npz_path is None or not Path(npz_path).is_file():
         return TaskResult(task, 0.0, points, "missing",
                           "assignments/convnets/convnet_model.npz is not in the submission; "

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cs_layers import course
 from grading import markers
 
 MIN_TOKENS = 6       # shorter secrets only count as whole lines, never inside longer text
@@ -60,7 +61,7 @@ _MODULE = re.compile(r"^cs_layers/[A-Za-z_][A-Za-z0-9_]*\.py$")
 
 FORBIDDEN_PARTS = {"__pycache__", ".venv", "venv", ".ipynb_checkpoints", ".pytest_cache", ".hypothesis",
                    "grading", "bench", "cifar-10-batches-py", ".git", "autograded", "submitted", "feedback"}
-FORBIDDEN_NAMES = {"convnet_model.npz", "gradebook.db", "submission.zip", "nbgrader_config.py"}
+FORBIDDEN_NAMES = {course.MODEL_FILE, "gradebook.db", "submission.zip", "nbgrader_config.py"}
 
 
 @dataclass(frozen=True)

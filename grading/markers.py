@@ -20,6 +20,8 @@ nested markers and on a missing or ill-formed task line.
 import re
 from dataclasses import dataclass
 
+from cs_layers import course
+
 # Spelled in two parts so that this file holds no marker line of its own.
 BEGIN = "### BEGIN " + "SOLUTION"
 END = "### END " + "SOLUTION"
@@ -33,16 +35,15 @@ _LOOKALIKE = (re.compile(r"(?i)\b(begin|end)[ \t_-]*(sol|slo|sou|hidden[ \t_-]*t
 
 TASK_LINE = re.compile(r"^(?P<indent>[ \t]*)# (?P<task>task\d+_\d+): (?P<name>[A-Za-z_][A-Za-z0-9_.]*)\s*$")
 STUB_LINE = re.compile(
-    r'^(?P<indent>[ \t]*)raise NotImplementedError\("(?P<task>task\d+_\d+): implement (?P<name>[A-Za-z_][A-Za-z0-9_.]*) — see [^"]*"\)\s*$')
+    r'^(?P<indent>[ \t]*)raise NotImplementedError\("(?P<task>task\d+_\d+): '
+    r'implement (?P<name>[A-Za-z_][A-Za-z0-9_.]*) — see [^"]*"\)\s*$')
 
 
-def notebook_for(task):
-    """The notebook that introduces `task` (task2_* vs task3_*)."""
-    return "PyTorch.ipynb" if task.startswith("task3_") else "ConvolutionalNetworks.ipynb"
+notebook_for = course.notebook_for  # the notebook that introduces a task
 
 
 def stub_message(task, name):
-    return (f"{task}: implement {name} — see assignments/convnets/{notebook_for(task)}, "
+    return (f"{task}: implement {name} — see {course.NOTEBOOK_DIR}/{notebook_for(task)}, "
             f"section {task}")
 
 

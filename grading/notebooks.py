@@ -11,7 +11,7 @@ edited or deleted grade/locked cells are caught before anything runs.
 
 Per student and notebook (grade_notebooks):
 1. read the .ipynb as data (nbformat), reject it if it does not parse or if a grade or
-   locked cell of the release is missing, duplicated or edited (nbgrader's checksums);
+   locked cell of the release is missing, duplicated or edited (cs_layers.notebook_cells);
 2. build a private course folder in the work folder:
        nbgrader_config.py          the course's config (exclude_overwriting included)
        gradebook.db                a copy of the template's: assignment + cells, no student
@@ -66,19 +66,21 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cs_layers import course, notebook_cells
 from grading import hidden_tests, markers, safeio
 from grading.results import TaskResult
 from grading.sandbox import Limits, run_sandboxed
 
 log = logging.getLogger(__name__)
 
-ASSIGNMENT = "convnets"
+ASSIGNMENT = course.ASSIGNMENT
 REPO_ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ("ConvolutionalNetworks", "PyTorch")  # assignments/convnets/<name>.ipynb
-MODEL_FILE = "convnet_model.npz"
-MODEL_GRADED = frozenset({"task2_9"})  # graded from the checkpoint by hidden_tests.grade_model
+NOTEBOOKS = course.NOTEBOOKS  # assignments/convnets/<name>.ipynb
+MODEL_FILE = course.MODEL_FILE
+MODEL_GRADED = frozenset({hidden_tests.MODEL_TASK})  # graded from the checkpoint by hidden_tests.grade_model
+CHALLENGE_FILE = course.CHALLENGE_FILE  # task3_5: the PyTorch notebook loads it under the grader
 TASK_OF = re.compile(r"^(task\d+_\d+)")
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+STUDENT_ID = course.STUDENT_ID
 
 # One notebook run, CS_LAYERS_FAST=1. Measured on the busy 2-core dev machine (load 7-9):
 # ConvolutionalNetworks 78 s wall, PyTorch 101 s wall (kernel start and torch import
@@ -107,7 +109,8 @@ class Cell:
     grade: bool
     solution: bool
     locked: bool
-    checksum: str
+    checksum: str  # nbgrader's, for the gradebook
+    entry: dict = field(default_factory=dict, compare=False)  # cs_layers.notebook_cells.entry
 
     @property
     def manual(self) -> bool:  # an answer the instructor grades by hand
@@ -173,7 +176,8 @@ def _read_cells(nb_path: Path) -> dict:
         cells[meta["grade_id"]] = Cell(
             grade_id=meta["grade_id"], points=float(meta.get("points", 0) or 0),
             grade=utils.is_grade(cell), solution=utils.is_solution(cell),
-            locked=utils.is_locked(cell), checksum=utils.compute_checksum(cell))
+            locked=utils.is_locked(cell), checksum=utils.compute_checksum(cell),
+            entry=notebook_cells.entry(cell))
     return cells
 
 
@@ -269,7 +273,6 @@ class Outcome:
 def check_notebook(raw: bytes, cells: dict) -> str | None:
     """Why this notebook is rejected (parse error, deleted/duplicated/edited cell), or None."""
     import nbformat
-    from nbgrader import utils
 
     try:
         with warnings.catch_warnings():
@@ -279,26 +282,15 @@ def check_notebook(raw: bytes, cells: dict) -> str | None:
     except Exception as err:  # any parse/validation problem
         return (f"the notebook does not parse as Jupyter JSON ({type(err).__name__}); open it "
                 "in Jupyter, save it, and submit again (or start from a fresh release copy)")
-    seen: dict[str, object] = {}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader")
-        gid = meta.get("grade_id") if isinstance(meta, dict) else None
-        if gid in cells:
-            if gid in seen:
-                return (f"cell {gid} appears twice; delete the copy you made (keep the "
-                        "release's cell) and submit again")
-            seen[gid] = cell
-    for gid, spec in cells.items():
-        if not spec.checked:
-            continue
-        if gid not in seen:
+    expected = {gid: spec.entry for gid, spec in cells.items()}
+    for what, gid in notebook_cells.problems(nb, expected):
+        if what == "duplicated":
+            return (f"cell {gid} appears twice; delete the copy you made (keep the "
+                    "release's cell) and submit again")
+        if what == "deleted" and cells[gid].checked:
             return (f"grade/locked cell {gid} was deleted (or its nbgrader metadata removed); "
                     "copy it back from the release notebook and submit again")
-        try:
-            same = utils.compute_checksum(seen[gid]) == spec.checksum
-        except Exception:
-            same = False
-        if not same:
+        if what == "edited":
             return (f"grade/locked cell {gid} was edited; restore it exactly as in the release "
                     "notebook (put your own code in the cells marked YOUR CODE HERE)")
     return None
@@ -313,9 +305,9 @@ def _stage_course(course: Path, template: Template, staging: Path, sid: str, nb:
     shutil.copy2(staging / "assignments" / ASSIGNMENT / f"{nb}.ipynb", sub / f"{nb}.ipynb")
     for f in sorted((staging / "cs_layers").glob("*.py")):  # already whitelisted by unpack
         shutil.copy2(f, sub / "cs_layers" / f.name)
-    model = staging / "assignments" / ASSIGNMENT / MODEL_FILE
-    if model.is_file():
-        shutil.copy2(model, sub / MODEL_FILE)
+    for saved in (MODEL_FILE, CHALLENGE_FILE):  # the notebooks load these instead of retraining
+        if (staging / "assignments" / ASSIGNMENT / saved).is_file():
+            shutil.copy2(staging / "assignments" / ASSIGNMENT / saved, sub / saved)
     for d in (".tmp", ".mpl", ".ipython"):
         (course / d).mkdir()
 
@@ -329,7 +321,7 @@ def _run(course: Path, sid: str, nb: str, limits: Limits, fast: bool):
     env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin:/usr/bin:/bin"]),
            "TMPDIR": str(course / ".tmp"), "MPLCONFIGDIR": str(course / ".mpl"),
            "IPYTHONDIR": str(course / ".ipython"), "CS_LAYERS_FAST": "1" if fast else "",
-           "CS_LAYERS_GRADING": "1",  # the task2_9 training cell loads the submitted checkpoint
+           "CS_LAYERS_GRADING": "1",  # cs_layers.grading_run: load the submitted models, train a few batches
            "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
     return run_sandboxed(argv, workdir=course, limits=limits, env=env)
 

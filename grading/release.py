@@ -22,7 +22,6 @@ refused whatever the flags. The release carries a
 marker file (RELEASE_MARK); `--force` replaces only a folder that holds it, i.e.
 one an earlier build made, never anything else.
 """
-import hashlib
 import json
 import os
 import shutil
@@ -31,9 +30,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cs_layers import course, notebook_cells
 from grading import leakcheck, markers
 
-ASSIGNMENT = "convnets"
+ASSIGNMENT = course.ASSIGNMENT
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = f"assignments/{ASSIGNMENT}/.release_manifest.json"
 # (source, destination) copied as they are; every one must exist.
@@ -80,7 +80,8 @@ def _nbgrader(course, *args):
     proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise ReleaseError(f"nbgrader {' '.join(args)} failed (exit {proc.returncode}):\n"
-                           f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}\nFix what the log names (usually a source notebook cell).")
+                           f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}\n"
+                           "Fix what the log names (usually a source notebook cell).")
     return proc
 
 
@@ -111,17 +112,7 @@ def generate_notebooks(source_root, dst):
 
 def cell_manifest(nb_path):
     """The nbgrader cells of a release notebook: grade_id -> flags (+ checksum of read-only cells)."""
-    cells = {}
-    for cell in json.loads(Path(nb_path).read_text(encoding="utf-8"))["cells"]:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if "grade_id" not in meta:
-            continue
-        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-        entry = {k: bool(meta.get(k, False)) for k in ("grade", "locked", "solution")}
-        if not entry["solution"] and (entry["grade"] or entry["locked"]):
-            entry["sha256"] = hashlib.sha256(source.encode("utf-8")).hexdigest()
-        cells[meta["grade_id"]] = entry
-    return cells
+    return notebook_cells.manifest(json.loads(Path(nb_path).read_text(encoding="utf-8")))
 
 
 def _copy(src, dst, rel, log):
@@ -158,7 +149,8 @@ def check_outdir(outdir, source_root, force):
     suggestion = source_root.parent / f"{source_root.name}-release"
     if outdir in _obvious_roots() or (len(outdir.parts) <= 2 and outdir.exists()):
         raise ReleaseError(f"refusing to build into {outdir}: it is the filesystem root, an existing "
-                           f"top-level folder or your home folder (or above it). Choose a new folder, e.g. {suggestion}.")
+                           "top-level folder or your home folder (or above it). "
+                           f"Choose a new folder, e.g. {suggestion}.")
     if outdir == source_root or source_root in outdir.parents or outdir in source_root.parents:
         how = "is" if outdir == source_root else "lies inside" if source_root in outdir.parents else "contains"
         raise ReleaseError(f"refusing to build into {outdir}: it {how} the source tree {source_root}, which "

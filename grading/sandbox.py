@@ -383,7 +383,8 @@ def detect_layers() -> dict[str, tuple[bool, str]]:
         uid_layer = (False, "no POSIX users on this platform")
     try:
         import resource  # noqa: F401
-        rl = (True, "RLIMIT_CPU/AS/NPROC/FSIZE/CORE" + (" via prlimit" if shutil.which("prlimit", path=_SYSTEM_PATH) else ""))
+        via = " via prlimit" if shutil.which("prlimit", path=_SYSTEM_PATH) else ""
+        rl = (True, "RLIMIT_CPU/AS/NPROC/FSIZE/CORE" + via)
         if sys.platform == "darwin":
             rl = (True, "RLIMIT_CPU/NPROC/FSIZE/CORE (macOS does not enforce RLIMIT_AS)")
     except ImportError:

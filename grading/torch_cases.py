@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cs_layers import course
 from grading import hidden_tests, torch_probes, unpack, worker
 from grading.hidden_tests import TOL, Case, Suite
 from grading.results import TaskResult
@@ -45,7 +46,7 @@ CHALLENGE_FILE = unpack.CHALLENGE_FILE  # in the submission, next to convnet_mod
 CHALLENGE_TARGETS = {"patterns": 0.90, "digits": 0.95, "cifar10": 0.70}  # held-out test accuracy for full points
 CHANCE = 0.10
 CIFAR_HELDOUT = 1000  # CIFAR-10 test images drawn per grading run (patterns, digits: the whole test split)
-MAX_WEIGHTS_BYTES = 50 * 1024 * 1024  # = unpack.MAX_MODEL_BYTES
+MAX_WEIGHTS_BYTES = course.MAX_MODEL_BYTES
 INIT_TOL = 0.10  # std within 10% of sqrt(2 / fan_in)
 # One torch worker per student: importing torch maps a few GiB of address space and takes
 # seconds; one case (the challenge on 1000 CIFAR images, one thread) may take up to a minute.

@@ -25,18 +25,17 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from cs_layers import course
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = (
-    "assignments/convnets/ConvolutionalNetworks.ipynb",
-    "assignments/convnets/PyTorch.ipynb",
-)
-MODEL_FILE = "assignments/convnets/convnet_model.npz"
-CHALLENGE_FILE = "assignments/convnets/challenge_model.pt"  # task3_5 weights (torch_nets.save_challenge)
+NOTEBOOKS = tuple(f"{course.NOTEBOOK_DIR}/{name}.ipynb" for name in course.NOTEBOOKS)
+MODEL_FILE = f"{course.NOTEBOOK_DIR}/{course.MODEL_FILE}"
+CHALLENGE_FILE = f"{course.NOTEBOOK_DIR}/{course.CHALLENGE_FILE}"  # task3_5 weights (torch_nets.save_challenge)
 
 # Size caps, in bytes (per file kind, and for the whole submission).
 MAX_PY_BYTES = 1 << 20            # 1 MiB per module file
 MAX_NOTEBOOK_BYTES = 50 << 20     # 50 MiB per notebook (outputs with images)
-MAX_MODEL_BYTES = 50 << 20        # 50 MiB for the checkpoint (and the challenge weights)
+MAX_MODEL_BYTES = course.MAX_MODEL_BYTES  # the checkpoint (and the challenge weights)
 MAX_TOTAL_BYTES = 150 << 20       # everything kept, together
 MAX_ZIP_MEMBERS = 5000            # members listed in one zip (kept or not)
 MAX_ZIP_UNCOMPRESSED = 500 << 20  # declared total size of all members

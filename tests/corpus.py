@@ -24,12 +24,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from grading.examples import (CHALLENGE_FILE, MODEL_FILE, REFERENCE, append_patch, copy_reference, importers,
-                              task_modules, wrap)
+from cs_layers import course
+from grading import hidden_tests
+from grading.examples import (
+    CHALLENGE_FILE,
+    MODEL_FILE,
+    REFERENCE,
+    append_patch,
+    copy_reference,
+    importers,
+    task_modules,
+    wrap,
+)
 
 REPO = REFERENCE.parent
-NOTEBOOK_DIR = "assignments/convnets"
-MODEL_TASK = "task2_9"
+NOTEBOOK_DIR = course.NOTEBOOK_DIR
+MODEL_TASK = hidden_tests.MODEL_TASK
 
 
 @dataclass

@@ -1,13 +1,12 @@
 """The autograde orchestration: fast checks with a fake grading core, then the hostile corpus.
 
-The fast tests replace `grading.hidden_tests` by a tiny fake so they exercise discovery,
+The fast tests pass autograde.main a tiny fake grader so they exercise discovery,
 the secret seed, parallel grading, atomic per-student results, --resume, grades.csv and the
 feedback pages in a second. The `slow` tests run the real grader on tests/corpus.py.
 """
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import signal
@@ -25,12 +24,12 @@ import pytest
 from grading import autograde
 from grading.results import TaskResult
 
+from session import seed_template, trained_models
+
 try:
-    from corpus import (Context, build_corpus, cases, daemon_marker, expected_statuses,
-                        write_targets)
+    from corpus import Context, build_corpus, cases, daemon_marker, expected_statuses, write_targets
 except ImportError:  # collected as a package (tests/__init__.py)
-    from tests.corpus import (Context, build_corpus, cases, daemon_marker, expected_statuses,
-                              write_targets)
+    from tests.corpus import Context, build_corpus, cases, daemon_marker, expected_statuses, write_targets
 
 
 # ---------------------------------------------------------------- fake grading core
@@ -58,16 +57,15 @@ def _fake_grade_model(npz_path, *, data=None):
 
 
 @pytest.fixture
-def fake_core(monkeypatch):
-    fake = types.SimpleNamespace(TASK_POINTS={"task2_1": 10.0, "task2_9": 5.0},
-                                 build_suite=lambda seed: seed,
-                                 grade_module=_fake_grade_module, grade_model=_fake_grade_model)
-    monkeypatch.setattr(autograde, "_hidden_tests", lambda: fake)
+def fake_core():
+    """A fake grader for autograde.main(..., grader=fake_core)."""
     # notebook grading (nbgrader, slow) has its own tests: here a notebook is only "missing"
-    monkeypatch.setattr(autograde, "notebook_layout", lambda: list(FAKE_NB_LAYOUT))
-    monkeypatch.setattr(autograde, "notebook_results", lambda staging, sid, **kw: [
-        TaskResult(t, 0.0, m, "missing", "not in the submission") for t, m in FAKE_NB_LAYOUT])
-    return fake
+    return autograde.Grader(
+        task_points={"task2_1": 10.0, "task2_9": 5.0}, torch_tasks=(), build_suite=lambda seed: seed,
+        grade_module=_fake_grade_module, grade_model=_fake_grade_model,
+        notebook_layout=lambda: list(FAKE_NB_LAYOUT),
+        notebook_results=lambda staging, sid, **kw: [
+            TaskResult(t, 0.0, m, "missing", "not in the submission") for t, m in FAKE_NB_LAYOUT])
 
 
 FAKE_NB_LAYOUT = [("nb:task2_1", 0.0), ("nb:task2_12:manual", 3.0), ("nb:task3_1", 2.0)]
@@ -117,7 +115,7 @@ def test_class_is_graded_with_every_outcome(tmp_path, fake_core, capsys):
     out = tmp_path / "out"
 
     assert autograde.main([str(subs), "--out", str(out), "--jobs", "2", "--seed-file", str(seed),
-                           "--quiet"]) == 0
+                           "--quiet"], grader=fake_core) == 0
 
     got = _statuses(out)
     nb_missing = {t: "missing" for t, _ in FAKE_NB_LAYOUT}
@@ -153,15 +151,15 @@ def test_resume_keeps_finished_students_and_grades_the_rest(tmp_path, fake_core)
         _student(subs, sid)
     out = tmp_path / "out"
     (out / "results").mkdir(parents=True)
-    assert autograde.main([str(subs), "--out", str(out), "--jobs", "1", "--quiet"]) == 0
+    assert autograde.main([str(subs), "--out", str(out), "--jobs", "1", "--quiet"], grader=fake_core) == 0
     first = {p.name: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
     # s3 "was killed mid-write": its record is partial; s4 is new.
     (out / "results" / "s3.json").write_text('{"complete": tru')
     _student(subs, "s4")
 
     with pytest.raises(SystemExit):  # without --resume, existing results are never overwritten
-        autograde.main([str(subs), "--out", str(out), "--quiet"])
-    assert autograde.main([str(subs), "--out", str(out), "--resume", "--quiet"]) == 0
+        autograde.main([str(subs), "--out", str(out), "--quiet"], grader=fake_core)
+    assert autograde.main([str(subs), "--out", str(out), "--resume", "--quiet"], grader=fake_core) == 0
 
     after = {p.name: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
     assert set(after) == {"s1.json", "s2.json", "s3.json", "s4.json"}
@@ -172,15 +170,16 @@ def test_resume_keeps_finished_students_and_grades_the_rest(tmp_path, fake_core)
     assert len(_statuses(out)) == 4
 
 
-def test_resume_refuses_a_different_seed(tmp_path, fake_core):
+def test_resume_refuses_a_different_seed(tmp_path, fake_core, capsys):
     subs = tmp_path / "subs"
     _student(subs, "s1")
     out = tmp_path / "out"
-    assert autograde.main([str(subs), "--out", str(out), "--quiet"]) == 0
+    assert autograde.main([str(subs), "--out", str(out), "--quiet"], grader=fake_core) == 0
     other = tmp_path / "seed"
     other.write_bytes(os.urandom(32))
-    with pytest.raises(SystemExit, match="differs"):
-        autograde.main([str(subs), "--out", str(out), "--resume", "--seed-file", str(other)])
+    with pytest.raises(SystemExit) as exit_:
+        autograde.main([str(subs), "--out", str(out), "--resume", "--seed-file", str(other)], grader=fake_core)
+    assert exit_.value.code == 2 and "--seed-file differs" in capsys.readouterr().err
 
 
 def test_student_ids_must_be_safe_names(tmp_path):
@@ -193,8 +192,6 @@ def test_student_ids_must_be_safe_names(tmp_path):
 # ---------------------------------------------------------------- the hostile corpus (slow)
 
 REPO = Path(__file__).resolve().parent.parent
-HAVE_CORE = importlib.util.find_spec("grading.hidden_tests") is not None
-needs_core = pytest.mark.skipif(not HAVE_CORE, reason="grading/hidden_tests.py is not there yet")
 CASE_NAMES = [c.name for c in cases()]
 
 
@@ -235,21 +232,15 @@ def _autograde(subs, out, *extra, timeout=900):
 @pytest.fixture(scope="module", params=MODES)
 def corpus_run(request, tmp_path_factory):
     """Build the whole corpus and grade it once with --jobs 2 (per --sandbox mode)."""
-    from grading.examples import train_challenge, train_model
-
     mode = request.param
     root = tmp_path_factory.mktemp(f"corpus-{mode}")
-    model = root / "model.npz"
-    acc = train_model(model, epochs=2)
-    assert acc > 0.9, f"the corpus model trained to only {acc:.3f}; raise epochs in train_model"
-    challenge = root / "challenge_model.pt"
-    acc = train_challenge(challenge, epochs=2)
-    assert acc >= 0.95, f"the corpus challenge model reached only {acc:.3f}; raise its epochs"
-    ctx = Context(submissions=root / "submissions", out=root / "out", model=model,
-                  challenge=challenge)
+    models = trained_models(tmp_path_factory)  # trained once for both modes
+    ctx = Context(submissions=root / "submissions", out=root / "out", model=models.model,
+                  challenge=models.challenge)
     layers = _layers(mode)
     runnable = [c for c in cases(ctx) if all(layers[n][0] for n in c.needs)]
     build_corpus(ctx.submissions, ctx, runnable)
+    seed_template(tmp_path_factory, ctx.out)
     start = time.monotonic()
     proc = _autograde(ctx.submissions, ctx.out, "--jobs", "2", "--sandbox", mode)
     took = time.monotonic() - start
@@ -260,7 +251,6 @@ def corpus_run(request, tmp_path_factory):
 
 
 @pytest.mark.slow
-@needs_core
 def test_corpus_run_completes_and_reports_the_sandbox(corpus_run):
     proc = corpus_run.proc
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -275,7 +265,6 @@ def _kernel_can_start_without_namespaces():
 
 
 @pytest.mark.slow
-@needs_core
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_corpus_case_gets_its_exact_statuses(corpus_run, name):
     case = corpus_run.runnable.get(name)
@@ -295,20 +284,18 @@ def test_corpus_case_gets_its_exact_statuses(corpus_run, name):
                                      for t in tasks if got.get(t) != want[t]))
     if case.notebook == "passed" and corpus_run.mode == "none" and not _kernel_can_start_without_namespaces():
         return  # the grader warned: its Python sits below a folder the sandbox uid cannot enter
-    if case.notebook is not None and importlib.util.find_spec("grading.notebooks") is not None:
+    if case.notebook is not None:
         nb = [r for r in corpus_run.records[name]["results"] if r["task"].startswith("nb:")]
         assert nb and any(r["status"] == case.notebook for r in nb), nb
 
 
 @pytest.mark.slow
-@needs_core
 def test_correct_submission_gets_full_marks(corpus_run):
     results = [r for r in corpus_run.records["correct"]["results"] if not r["task"].startswith("nb:")]
     assert results and all(r["score"] == r["max_score"] > 0 for r in results), results
 
 
 @pytest.mark.slow
-@needs_core
 def test_pytorch_notebook_attacks_score_exactly_what_a_stub_scores(corpus_run):
     def task3(name):
         rows = [r for r in corpus_run.records[name]["results"]
@@ -324,7 +311,6 @@ def test_pytorch_notebook_attacks_score_exactly_what_a_stub_scores(corpus_run):
 
 
 @pytest.mark.slow
-@needs_core
 def test_crashes_are_never_a_plain_zero(corpus_run):
     with open(corpus_run.ctx.out / "grades.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -339,7 +325,6 @@ def test_crashes_are_never_a_plain_zero(corpus_run):
 
 
 @pytest.mark.slow
-@needs_core
 def test_attacks_left_no_trace_on_the_host(corpus_run):
     leftovers = [p for p in write_targets(corpus_run.ctx) if p.exists()]
     assert not leftovers, f"student code wrote outside its working folder: {leftovers}"
@@ -350,7 +335,6 @@ def test_attacks_left_no_trace_on_the_host(corpus_run):
 
 
 @pytest.mark.slow
-@needs_core
 def test_no_student_process_outlives_the_run(corpus_run):
     """The daemon case's double-forked process (and every other) is gone when grading ends."""
     marker = daemon_marker(corpus_run.ctx).encode()
@@ -369,7 +353,6 @@ def test_no_student_process_outlives_the_run(corpus_run):
 
 
 @pytest.mark.slow
-@needs_core
 def test_keep_alive_does_not_keep_the_run_alive(corpus_run):
     """Touching .start files does not feed the watchdog: one case wall (5 s), not the run's 30 s."""
     took = corpus_run.records["keep_alive"]["duration_s"]
@@ -377,7 +360,6 @@ def test_keep_alive_does_not_keep_the_run_alive(corpus_run):
 
 
 @pytest.mark.slow
-@needs_core
 def test_feedback_shows_no_hidden_values(corpus_run):
     from grading.hidden_tests import build_suite
 
@@ -398,11 +380,11 @@ def test_feedback_shows_no_hidden_values(corpus_run):
 
 
 @pytest.mark.slow
-@needs_core
-def test_killed_run_resumes_without_regrading_or_losing_anyone(tmp_path):
+def test_killed_run_resumes_without_regrading_or_losing_anyone(tmp_path, tmp_path_factory):
     from grading.examples import copy_reference
 
     subs, out = tmp_path / "subs", tmp_path / "out"
+    seed_template(tmp_path_factory, out)
     ids = [f"s{i:02d}" for i in range(6)]
     for sid in ids:
         copy_reference(subs / sid)

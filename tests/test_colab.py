@@ -1,4 +1,4 @@
-"""The Colab cell (issue 14, item 6): first code cell of both notebooks, a no-op outside Colab.
+"""The Colab cell: first code cell of both notebooks, a no-op outside Colab.
 
 On "Colab" (a fake google.colab module) the cell mounts Drive, installs the
 assignment from the Drive folder, changes into its notebooks folder and reports

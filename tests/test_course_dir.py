@@ -1,4 +1,4 @@
-"""OUT is an nbgrader 0.9.6 course folder (issue 14.4) whose totals agree with grades.csv (10.6).
+"""OUT is an nbgrader 0.9.6 course folder whose totals agree with grades.csv.
 
 One autograde OUT folder is built for the module from the real template (nbgrader
 generate_assignment over the source notebooks) and hand-made notebook outcomes (no kernel
@@ -28,8 +28,10 @@ from grading import autograde, gradebook, notebooks
 from grading.notebooks import Outcome
 from grading.results import TaskResult
 
+from session import seed_template
+
 REPO = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow  # builds the nbgrader template (about a minute on a busy machine)
+pytestmark = pytest.mark.slow  # needs the nbgrader template (built once per session)
 
 
 def _outcomes(template):
@@ -54,6 +56,7 @@ def _outcomes(template):
 def out(tmp_path_factory):
     out = tmp_path_factory.mktemp("course") / "out"
     (out / "results").mkdir(parents=True)
+    seed_template(tmp_path_factory, out)
     template = notebooks.get_template(out / ".nbgrader_template")
     seed = os.urandom(32)
     (out / autograde.SEED_FILE).write_text(seed.hex() + "\n")

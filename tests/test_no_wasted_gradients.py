@@ -1,4 +1,4 @@
-"""The reference does not compute gradients it throws away (issue 13, item 2).
+"""The reference does not compute gradients it throws away.
 
 These test the instructor's reference, not a student task: the public tests allow a
 student's layer to ignore need_dx (skipping is an optimisation, never required).

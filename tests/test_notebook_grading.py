@@ -2,8 +2,9 @@
 
 Fast: the cell checks (deleted / edited / duplicated cells, corrupt JSON) and the per-task
 aggregation on small hand-made inputs. Slow (real nbgrader, in the sandbox): a rejected
-and a corrupt notebook, the correct notebook pair with full points and the gradebook, a
-stub submission that must not reach the instructor's code, and a timeout.
+and a corrupt notebook, a stub submission that must not reach the instructor's code, and a
+timeout. The correct notebook pair, with full points and the gradebook, is graded by the
+student path (tests/test_student_path.py).
 """
 import json
 import shutil
@@ -13,9 +14,12 @@ import nbformat
 import pytest
 from nbgrader import utils
 
+from cs_layers import notebook_cells
 from grading import gradebook, notebooks
 from grading.notebooks import Cell, Outcome
 from grading.sandbox import Limits, detect_layers
+
+from session import seed_template
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "assignments" / "convnets"
@@ -25,7 +29,9 @@ SRC = ROOT / "assignments" / "convnets"
 
 def _tiny():
     nb = nbformat.v4.new_notebook()
-    meta = lambda gid, **kw: {"nbgrader": {"grade_id": gid, "schema_version": 3, "task": False, **kw}}
+    def meta(gid, **kw):
+        return {"nbgrader": {"grade_id": gid, "schema_version": 3, "task": False, **kw}}
+
     nb.cells = [
         nbformat.v4.new_code_cell("x = 1", metadata=meta("task9_1_sol", grade=False, solution=True, locked=False)),
         nbformat.v4.new_code_cell("assert x == 1", metadata=meta("task9_1", grade=True, solution=False,
@@ -39,7 +45,8 @@ def _tiny():
 def _table(nb):
     return {c.metadata.nbgrader["grade_id"]: Cell(
         c.metadata.nbgrader["grade_id"], float(c.metadata.nbgrader.get("points", 0)),
-        utils.is_grade(c), utils.is_solution(c), utils.is_locked(c), utils.compute_checksum(c))
+        utils.is_grade(c), utils.is_solution(c), utils.is_locked(c), utils.compute_checksum(c),
+        notebook_cells.entry(c))
         for c in nb.cells}
 
 
@@ -136,8 +143,9 @@ def test_missing_notebooks_need_no_nbgrader_run(tmp_path):
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """OUT folder with the template built once for the whole module."""
+    """OUT folder with the template (built once per session)."""
     out = tmp_path_factory.mktemp("out")
+    seed_template(tmp_path_factory, out)
     notebooks.get_template(out / ".nbgrader_template")
     return out
 
@@ -188,27 +196,6 @@ def test_deleted_grade_cell_and_corrupt_notebook_are_rejected(course, tmp_path):
     # the PyTorch checks are advisory too (task3_* are graded in the sandbox); its write-up keeps points
     assert grades[("PyTorch", "task3_1_shape")][2:] == (0.0, False)
     assert grades[("PyTorch", "task3_5_writeup")][3] is True
-
-
-@pytest.mark.slow
-def test_correct_notebook_pair_gets_its_points_and_the_gradebook(course, tmp_path):
-    st = _staging(tmp_path / "st")
-    (tmp_path / "w").mkdir()
-    res = notebooks.grade_notebooks(st, "alice", workdir=tmp_path / "w", course_out=course)
-    auto = [r for r in res if not r.task.endswith(":manual")]
-    manual = [r for r in res if r.task.endswith(":manual")]
-    bad = [(r.task, r.status, r.score, r.max_score, r.message) for r in auto
-           if r.status != "passed" or r.score != r.max_score]
-    assert auto and not bad, f"the solution notebooks lost points: {bad}"
-    assert {r.task for r in manual} == {"nb:task2_12:manual", "nb:task3_5:manual"}
-    template = notebooks.get_template(course / ".nbgrader_template")
-    grades = gradebook.student_grades(course, "alice", template.course_id)
-    for q in ("task2_12_q1", "task2_12_q2", "task2_12_q3"):
-        auto_score, manual_score, max_score, needs = grades[("ConvolutionalNetworks", q)]
-        assert auto_score is None and manual_score is None and needs and max_score == 2
-    assert grades[("PyTorch", "task3_5_writeup")][3] is True
-    for nb in notebooks.NOTEBOOKS:
-        assert (course / "autograded" / "alice" / "convnets" / f"{nb}.ipynb").is_file()
 
 
 PROBE = """

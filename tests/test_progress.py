@@ -1,4 +1,4 @@
-"""Progress bars and figures in notebooks (issue 14, item 7): no bar text saved, no one-point lines."""
+"""Progress bars and figures in notebooks: no bar text saved, no one-point lines."""
 from types import SimpleNamespace
 
 import pytest

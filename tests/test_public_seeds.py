@@ -1,4 +1,4 @@
-"""The public checks never fail on correct code (issue 14, item 2).
+"""The public checks never fail on correct code.
 
 Students run tests/public through `python -m cs_layers.check` and `submit`;
 a false failure there costs them hours. The shipped profile is derandomized

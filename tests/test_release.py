@@ -18,26 +18,26 @@ import shutil
 import zipfile
 from pathlib import Path
 
-import numpy as np
-
 import nbformat
+import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from cs_layers.check import run_pytest, task_key
 from grading import leakcheck, markers, release
 from grading.__main__ import main as grading_main
+
+from session import release_tree
 from treehash import tree_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 NB = "assignments/convnets/ConvolutionalNetworks.ipynb"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("rel") / "release"
-    release.build(out, ROOT, log=lambda *a: None)
-    return out
+    """The release of this tree, built once per session (tests copy it before changing it)."""
+    return release_tree(tmp_path_factory)
 
 
 def _files(root):
@@ -48,6 +48,7 @@ def _all_secrets():
     return leakcheck.collect_secrets(ROOT)
 
 
+@pytest.mark.slow
 def test_release_holds_the_student_files_and_nothing_instructor_only(built):
     files = _files(built)
     for must in ["README.md", "pyproject.toml", "requirements.txt", "setup_gpu.sh", "docs/tasks.md",
@@ -62,6 +63,7 @@ def test_release_holds_the_student_files_and_nothing_instructor_only(built):
     assert built.stat().st_mode & 0o755 == 0o755
 
 
+@pytest.mark.slow
 def test_stubs_replace_every_region_and_given_code_is_untouched(built):
     n = 0
     for src in sorted((ROOT / "cs_layers").glob("*.py")):
@@ -74,6 +76,7 @@ def test_stubs_replace_every_region_and_given_code_is_untouched(built):
     assert n >= 10, "the instructor tree should hold the solution regions of tasks 2_1..2_11"
 
 
+@pytest.mark.slow
 def test_release_notebooks_have_no_outputs_and_a_manifest_of_their_cells(built):
     manifest = json.loads((built / release.MANIFEST).read_text())
     for name in ("ConvolutionalNetworks.ipynb", "PyTorch.ipynb"):
@@ -84,6 +87,7 @@ def test_release_notebooks_have_no_outputs_and_a_manifest_of_their_cells(built):
         assert ids and set(manifest[name]) == ids
 
 
+@pytest.mark.slow
 def test_leak_check_passes_on_the_release(built):
     assert leakcheck.check_release(built, ROOT) > 50
 
@@ -186,6 +190,7 @@ PLANTS = [_plant_py, _plant_output, _plant_zip, _plant_pyc, _plant_retyped_witho
           _plant_unicode_npz, _plant_compiled_module, _plant_editor_backup, _plant_unstripped_marker]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("plant", PLANTS, ids=lambda f: f.__name__[7:])
 def test_a_planted_leak_is_caught_with_its_location(built, tmp_path, plant):
     tree = tmp_path / "copy"
@@ -198,6 +203,7 @@ def test_a_planted_leak_is_caught_with_its_location(built, tmp_path, plant):
     assert where in str(e.value), str(e.value)
 
 
+@pytest.mark.slow
 def test_short_given_lines_and_prose_are_not_leaks(built, tmp_path):
     """Token matching must not flag common given code or prose: the real release is clean (above),
     and so is a file of short lines that every layer writes."""
@@ -208,7 +214,7 @@ def test_short_given_lines_and_prose_are_not_leaks(built, tmp_path):
     assert leakcheck.check_release(tree, ROOT) > 50
 
 
-# ---- build failures, on a tiny instructor tree (fast) ----
+# ---- build failures, on a tiny instructor tree (fast where the build stops before nbgrader) ----
 BEGIN, END = markers.BEGIN, markers.END
 MOD = f"def f(x):\n    # task2_1: f\n    {BEGIN}\n    return_value = x * 41 + x\n    {END}\n    return return_value\n"
 
@@ -237,6 +243,7 @@ def tiny(tmp_path):
     return src
 
 
+@pytest.mark.slow
 def test_tiny_build_works_and_refuses_a_non_empty_outdir_without_force(tiny, tmp_path):
     out = tmp_path / "out"
     assert grading_main(["release", str(out), "--source", str(tiny)]) == 0
@@ -260,6 +267,7 @@ def test_bad_markers_fail_the_build_with_file_line_and_leave_nothing(tiny, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("leaky, where", [
     ("datasets/README.md", "datasets/README.md:2"),
     ("tests/public/test_mod.py", "tests/public/test_mod.py:3"),
@@ -296,6 +304,7 @@ def test_a_marker_typo_in_a_notebook_fails_the_build(tiny, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_single_hash_notebook_markers_are_secret(tiny, tmp_path, capsys):
     """nbgrader strips `# BEGIN SOLUTION` regions too, so their lines are secrets like any other."""
     _nb_cell(tiny, "x = 1\n# BEGIN SOLUTION\nanswer = compute_the_answer(6, 7) + offset\n# END SOLUTION")
@@ -304,6 +313,7 @@ def test_single_hash_notebook_markers_are_secret(tiny, tmp_path, capsys):
     assert "datasets/README.md:1: solution line from assignments/convnets/Tiny.ipynb" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_only_module_files_of_cs_layers_and_allowed_types_are_copied(tiny, tmp_path):
     cs = tiny / "cs_layers"
     (cs / "mod.py~").write_text(MOD)
@@ -357,6 +367,7 @@ def test_release_refuses_obvious_roots(tiny, tmp_path, monkeypatch, out):
     assert tree_hash(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_force_replaces_an_earlier_release_only(tiny, tmp_path):
     out = tmp_path / "out"
     release.build(out, tiny, log=lambda *a: None)
@@ -385,6 +396,7 @@ def _assert_imports_release(report, tree):
     assert not report["collect_errors"], report["collect_errors"]
 
 
+@pytest.mark.slow
 def test_round_trip_every_public_test_fails_on_the_stubs_for_its_task(built, tmp_path):
     tree = tmp_path / "stubbed"
     shutil.copytree(built, tree)
@@ -406,6 +418,7 @@ def test_round_trip_every_public_test_fails_on_the_stubs_for_its_task(built, tmp
     assert not bad, f"{len(bad)} public test(s) break the stub rule (see this file's docstring):\n" + "\n".join(bad)
 
 
+@pytest.mark.slow
 def test_round_trip_with_the_solutions_put_back_every_public_test_passes(built, tmp_path):
     tree = tmp_path / "restored"
     shutil.copytree(built, tree)
@@ -444,8 +457,9 @@ def test_cli_usage_and_unknown_command(capsys):
     assert "unknown command 'publish'" in err and "release" in err
 
 
+@pytest.mark.slow
 def test_check_on_the_fresh_release_runs_one_test_per_stubbed_task(built, tmp_path):
-    # issue 14, item 7: `python -m cs_layers.check` on the stubs stops each task at its first
+    # `python -m cs_layers.check` on the stubs stops each task at its first
     # NotImplementedError, so a fresh release checks in seconds, not minutes.
     from cs_layers.check import run
     tree = tmp_path / "fresh"

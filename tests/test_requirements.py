@@ -1,4 +1,4 @@
-"""The Python versions the docs promise install from requirements.txt (issue 14, item 1).
+"""The Python versions the docs promise install from requirements.txt.
 
 The promise lives in one place, pyproject.toml: requires-python gives the
 minimum and the "Programming Language :: Python :: 3.X" classifiers list every
@@ -96,7 +96,8 @@ def test_pinned_requirements_resolve_for_every_claimed_version(tmp_path):
     for version, proc in procs.items():
         out, _ = proc.communicate(timeout=600)
         if proc.returncode != 0:
-            failures.append(f"Python {version}:\n" + "\n".join(l for l in out.splitlines() if "Location" not in l)[-2000:])
+            kept = "\n".join(line for line in out.splitlines() if "Location" not in line)
+            failures.append(f"Python {version}:\n" + kept[-2000:])
             continue
         report = json.loads((tmp_path / f"report-{version}.json").read_text(encoding="utf-8"))
         got = {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"] for i in report["install"]}

@@ -179,7 +179,7 @@ def test_uid_leases_are_never_shared(monkeypatch):
     with sandbox.uid_lease() as a:
         with sandbox.uid_lease() as b:  # same process, same draw: the flock says no
             assert a != b
-        code = textwrap.dedent(f"""
+        code = textwrap.dedent("""
             from grading import sandbox
             draws = iter([5, 5, 11])
             sandbox.secrets.randbelow = lambda n: next(draws)

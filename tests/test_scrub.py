@@ -1,4 +1,4 @@
-"""Feedback never shows hidden inputs, whatever the student's code raises or prints (issue 10.4).
+"""Feedback never shows hidden inputs, whatever the student's code raises or prints.
 
 Unit tests of grading/scrub.py, then the real grader (sandboxed worker, hidden suite) on a
 submission whose code echoes its inputs in every way it can: the exception message
@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from grading import scrub
+
+from session import seed_template
 
 REPO = Path(__file__).resolve().parent.parent
 X = np.random.default_rng(7).standard_normal((2, 3, 4))
@@ -117,11 +119,12 @@ spatial_groupnorm_forward = _echo(spatial_groupnorm_forward, "hex")
 
 
 @pytest.mark.slow
-def test_a_submission_echoing_its_inputs_leaks_nothing_anywhere(tmp_path):
+def test_a_submission_echoing_its_inputs_leaks_nothing_anywhere(tmp_path, tmp_path_factory):
     from grading.examples import append_patch, copy_reference
     from grading.hidden_tests import build_suite
 
     subs, out = tmp_path / "subs", tmp_path / "out"
+    seed_template(tmp_path_factory, out)
     copy_reference(subs / "echo")
     append_patch(subs / "echo", "layers.py", ECHO)
     seed = tmp_path / "seed"

@@ -254,7 +254,8 @@ def test_missing_venv_module_names_the_apt_package(machine):
 
 
 def test_low_disk_space_warns(machine):
-    df = "echo 'Filesystem 1024-blocks Used Available Capacity Mounted'; echo '/dev/sda1 10000000 5000000 5242880 50% /'"
+    df = ("echo 'Filesystem 1024-blocks Used Available Capacity Mounted'; "
+          "echo '/dev/sda1 10000000 5000000 5242880 50% /'")
     proc = machine("--dry-run", extra={"df": df})
     assert_exit(proc, 0)
     assert "Disk:     5 GB free" in proc.stdout
@@ -396,7 +397,7 @@ def test_shellcheck_reports_nothing():
 
 
 def test_help_build_table_aligns(machine):
-    # issue 14, item 7: the table of builds has its columns at the same offsets in every row
+    # the table of builds has its columns at the same offsets in every row
     lines = machine("--help").stdout.splitlines()
     start = lines.index("PyTorch build chosen from 'nvidia-smi':") + 1
     rows = lines[start:start + 4]
@@ -406,7 +407,7 @@ def test_help_build_table_aligns(machine):
     assert len(url_cols) == 1 and len(build_cols) == 1, "\n".join(rows)
 
 
-# ---- issue 16: secrets, hostile numbers and strings, half-built venvs ---------------------------
+# ---- secrets, hostile numbers and strings, half-built venvs ---------------------------
 
 def test_the_jupyter_token_is_never_on_a_command_line(machine, fake_venv):
     """Any local user can read /proc/*/cmdline; the token must only be in Jupyter's environment."""

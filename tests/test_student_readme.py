@@ -1,4 +1,4 @@
-"""The student README (the release's README.md) says true things (issue 14, items 3 and 6).
+"""The student README (the release's README.md) says true things.
 
 - every `bash setup_gpu.sh ...` command in it runs (on a fake GPU machine, --dry-run);
   every option it names exists; the section the script points to exists;
@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_setup_gpu import LSPCI_NONE, machine  # noqa: F401  (machine is a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent

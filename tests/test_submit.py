@@ -11,6 +11,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from cs_layers import submit
 from grading.release import cell_manifest
+
 from treehash import tree_hash
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,7 +140,7 @@ def test_warns_on_out_of_order_and_unrun_cells_but_still_writes(tree, capsys):
     assert "1 of 3 code cells were never run" in out
 
 
-# ---------------------------------------------------------------- --partial (issue 14, item 5)
+# ---------------------------------------------------------------- --partial
 
 def test_partial_packs_what_exists_and_lists_what_is_missing(tree, capsys):
     (tree / "assignments/convnets/convnet_model.npz").unlink()
@@ -187,7 +188,7 @@ def test_partial_still_refuses_anything_broken(tree, capsys, breakage, words):
     assert not (tree / "submission.zip").exists()
 
 
-# ---- hostile and careless inputs (issue 16): refused with a message, nothing of the student's changed ----
+# ---- hostile and careless inputs: refused with a message, nothing of the student's changed ----
 def _refused_untouched(tree, capsys, *args, words):
     before = tree_hash(tree)
     _refused(tree, capsys, *args, words=words)
@@ -237,7 +238,8 @@ def test_size_limits_match_the_grader():
 
 @pytest.mark.parametrize("output, words", [("cs_layers/cnn.py", "must be a .zip"),
                                            ("cs_layers/x.zip", "would write inside cs_layers/"),
-                                           ("assignments/convnets/sub.zip", "would write inside assignments/convnets/")])
+                                           ("assignments/convnets/sub.zip",
+                                            "would write inside assignments/convnets/")])
 def test_refuses_an_output_that_would_replace_or_sit_among_graded_files(tree, capsys, output, words):
     (tree / "cs_layers" / "cnn.py").write_text("def g():\n    return 2\n")
     _refused_untouched(tree, capsys, "-o", str(tree / output), words=words)

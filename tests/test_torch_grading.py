@@ -1,8 +1,6 @@
 """PyTorch tasks graded in the sandboxed torch worker: reference, stub, wrong, challenge, device."""
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np

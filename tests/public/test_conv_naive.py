@@ -1,11 +1,16 @@
-"""Public checks for conv_forward_naive (task2_2) and conv_backward_naive (task2_3)."""
+"""Public checks for conv_forward_naive (task2_2) and conv_backward_naive (task2_3).
+
+The hand-computed backward case and the numerical gradients, the same for the fast layers:
+test_naive_and_fast.py.
+"""
 import numpy as np
 import pytest
 import torch.nn.functional as tF
 from hypothesis import given
 
-from cs_layers.gradient_check import check_close, eval_numerical_gradient_array
+from cs_layers.gradient_check import check_close
 from cs_layers.layers import conv_backward_naive, conv_forward_naive
+
 from strategies import conv_cases
 
 FWD_HINT = ("Usual mistakes: not padding x with `pad` zeros on each side, stepping the window by 1 "
@@ -108,37 +113,6 @@ def test_forward_is_linear_and_commutes_with_cropping(case, term_scale):
 
 
 # ---------------------------------------------------------------- task2_3: backward
-
-@pytest.mark.task2_3
-def test_backward_hand_computed():
-    x = np.arange(9, dtype=np.float64).reshape(1, 1, 3, 3)
-    w = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
-    _, cache = conv_forward_naive(x, w, np.array([1.0]), {"stride": 1, "pad": 0})
-    dx, dw, db = conv_backward_naive(np.ones((1, 1, 2, 2)), cache)
-    check_close(db, np.array([4.0]), 1e-12, "db", "db[f] is the sum of dout over n, i, j")
-    check_close(dw, np.array([[[[0 + 1 + 3 + 4, 1 + 2 + 4 + 5], [3 + 4 + 6 + 7, 4 + 5 + 7 + 8]]]]),
-                1e-12, "dw", "dw[f] sums each window of x times dout[n, f, i, j]")
-    check_close(dx, np.array([[[[1, 1 + 2, 2], [1 + 3, 1 + 2 + 3 + 4, 2 + 4], [3, 3 + 4, 4]]]]),
-                1e-12, "dx", BWD_HINT)
-
-
-@pytest.mark.task2_3
-@pytest.mark.parametrize("conv_param, x_shape, w_shape", [
-    ({"stride": 1, "pad": 1}, (2, 3, 5, 5), (2, 3, 3, 3)),
-    ({"stride": 2, "pad": 1}, (2, 2, 5, 7), (3, 2, 3, 1)),
-    ({"stride": 3, "pad": 2}, (1, 2, 6, 5), (2, 2, 4, 3)),
-])
-def test_backward_numerical_gradient(conv_param, x_shape, w_shape):
-    rng = np.random.default_rng(231)
-    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
-    b = rng.standard_normal(w_shape[0])
-    out, cache = conv_forward_naive(x, w, b, conv_param)
-    dout = rng.standard_normal(out.shape)
-    dx, dw, db = conv_backward_naive(dout, cache)
-    for name, arr, grad in (("dx", x, dx), ("dw", w, dw), ("db", b, db)):
-        num = eval_numerical_gradient_array(lambda _: conv_forward_naive(x, w, b, conv_param)[0], arr, dout)
-        check_close(grad, num, 1e-7, f"{name} vs central differences ({conv_param})", BWD_HINT)
-
 
 @pytest.mark.task2_3
 @given(case=conv_cases())

@@ -5,7 +5,8 @@ keep float32 as float32, and never modify their inputs. Each backward pass
 takes only the cache of its own forward pass (the fast caches hold more than
 the naive ones) and refuses any other with a clear ValueError. Speed is
 measured by `python -m bench.layers`, never here: no test requires a
-particular optimisation.
+particular optimisation. The checks the naive layers share (hand-computed backward
+cases, numerical gradients) are in test_naive_and_fast.py.
 """
 import copy
 import pickle
@@ -17,11 +18,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cs_layers.caches import LayerCache, open_cache
-from cs_layers.fast_layers import (conv_backward_fast, conv_forward_fast, im2col_windows,
-                                   max_pool_backward_fast, max_pool_forward_fast)
-from cs_layers.gradient_check import check_close, eval_numerical_gradient_array
-from cs_layers.layers import (conv_backward_naive, conv_forward_naive, max_pool_backward_naive,
-                              max_pool_forward_naive)
+from cs_layers.fast_layers import (
+    conv_backward_fast,
+    conv_forward_fast,
+    im2col_windows,
+    max_pool_backward_fast,
+    max_pool_forward_fast,
+)
+from cs_layers.gradient_check import check_close
+from cs_layers.layers import conv_backward_naive, conv_forward_naive, max_pool_backward_naive, max_pool_forward_naive
+
 from strategies import conv_cases, pool_cases
 
 CONV_FWD_HINT = ("Usual mistakes: windows taken with the wrong stride, cols rows ordered differently "
@@ -56,16 +62,11 @@ def _positive(case):
 def test_conv_hand_computed():
     x = np.arange(9, dtype=np.float64).reshape(1, 1, 3, 3)
     w = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
-    out, cache = conv_forward_fast(x, w, np.array([1.0]), {"stride": 1, "pad": 0})
+    out, _ = conv_forward_fast(x, w, np.array([1.0]), {"stride": 1, "pad": 0})
     expected = np.array([[[[0*1 + 1*2 + 3*3 + 4*4 + 1, 1*1 + 2*2 + 4*3 + 5*4 + 1],
                            [3*1 + 4*2 + 6*3 + 7*4 + 1, 4*1 + 5*2 + 7*3 + 8*4 + 1]]]])
     check_close(out, expected, 1e-12, "fast conv out (3x3 input, 2x2 kernel)", CONV_FWD_HINT)
-    dx, dw, db = conv_backward_fast(np.ones((1, 1, 2, 2)), cache)
-    check_close(db, np.array([4.0]), 1e-12, "db", "db[f] is the sum of dout over n, i, j")
-    check_close(dw, np.array([[[[0 + 1 + 3 + 4, 1 + 2 + 4 + 5], [3 + 4 + 6 + 7, 4 + 5 + 7 + 8]]]]),
-                1e-12, "dw", "dw = dout @ cols.T: each kernel weight sums the pixels it met")
-    check_close(dx, np.array([[[[1, 1 + 2, 2], [1 + 3, 1 + 2 + 3 + 4, 2 + 4], [3, 3 + 4, 4]]]]),
-                1e-12, "dx", CONV_BWD_HINT)
+    # its backward pass: tests/public/test_naive_and_fast.py (the same case for naive and fast)
 
 
 @pytest.mark.task2_5
@@ -176,24 +177,6 @@ def test_conv_matches_torch(case, torch_vjp, term_scale):
 
 
 @pytest.mark.task2_5
-@pytest.mark.parametrize("conv_param, x_shape, w_shape", [
-    ({"stride": 1, "pad": 1}, (2, 3, 5, 5), (2, 3, 3, 3)),
-    ({"stride": 2, "pad": 1}, (2, 2, 5, 7), (3, 2, 3, 1)),
-    ({"stride": 3, "pad": 2}, (1, 2, 6, 5), (2, 2, 4, 3)),
-])
-def test_conv_numerical_gradient(conv_param, x_shape, w_shape):
-    rng = np.random.default_rng(25)
-    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
-    b = rng.standard_normal(w_shape[0])
-    out, cache = conv_forward_fast(x, w, b, conv_param)
-    dout = rng.standard_normal(out.shape)
-    dx, dw, db = conv_backward_fast(dout, cache)
-    for name, arr, grad in (("dx", x, dx), ("dw", w, dw), ("db", b, db)):
-        num = eval_numerical_gradient_array(lambda _: conv_forward_fast(x, w, b, conv_param)[0], arr, dout)
-        check_close(grad, num, 1e-7, f"fast {name} vs central differences ({conv_param})", CONV_BWD_HINT)
-
-
-@pytest.mark.task2_5
 @given(case=conv_cases())
 def test_conv_float32_stays_float32(case):
     x, w, b, conv_param = _positive(case)
@@ -235,20 +218,6 @@ def test_conv_backward_rejects_wrong_dout_shape():
 
 
 # ---------------------------------------------------------------- task2_6: max pool
-
-@pytest.mark.task2_6
-def test_pool_hand_computed():
-    x = np.array([[[[1.0, 3, 2, 0],
-                    [4, 2, 1, 5],
-                    [0, 1, 7, 3],
-                    [2, 6, 1, 1]]]])
-    out, cache = max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
-    check_close(out, np.array([[[[4.0, 5], [6, 7]]]]), 0, "fast pool out (4x4, 2x2 stride 2)", POOL_FWD_HINT)
-    dx = max_pool_backward_fast(np.array([[[[1.0, 2], [3, 4]]]]), cache)
-    expected = np.zeros_like(x)
-    expected[0, 0, 1, 0], expected[0, 0, 1, 3], expected[0, 0, 3, 1], expected[0, 0, 2, 2] = 1, 2, 3, 4
-    check_close(dx, expected, 0, "fast pool dx (4x4, 2x2 stride 2)", POOL_BWD_HINT)
-
 
 @pytest.mark.task2_6
 def test_pool_hand_computed_overlap_leftover_and_ties():
@@ -293,22 +262,6 @@ def test_pool_fast_equals_naive_and_torch(case, ties, fortran, torch_vjp):
     check_close(max_pool_backward_naive(dout, cache_naive), dx, 1e-12,
                 f"naive pool dx vs fast pool dx ({pool_param}, ties={ties})", POOL_BWD_HINT, scale=dx_scale)
     assert np.array_equal(x, x_copy) and pool_param == param_copy, "an input was modified in place"
-
-
-@pytest.mark.task2_6
-@pytest.mark.parametrize("pool_param", [
-    {"pool_height": 2, "pool_width": 2, "stride": 2},
-    {"pool_height": 3, "pool_width": 2, "stride": 1},
-    {"pool_height": 2, "pool_width": 3, "stride": 3},
-])
-def test_pool_numerical_gradient(pool_param):
-    rng = np.random.default_rng(6)
-    x = rng.permutation(2 * 3 * 7 * 8).reshape(2, 3, 7, 8) / 50.0  # distinct values: no ties
-    out, cache = max_pool_forward_fast(x, pool_param)
-    dout = rng.standard_normal(out.shape)
-    num = eval_numerical_gradient_array(lambda v: max_pool_forward_fast(v, pool_param)[0], x, dout)
-    check_close(max_pool_backward_fast(dout, cache), num, 1e-8,
-                f"fast pool dx vs central differences ({pool_param})", POOL_BWD_HINT)
 
 
 @pytest.mark.task2_6

@@ -7,8 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cs_layers.gradient_check import check_close, eval_numerical_gradient, eval_numerical_gradient_array
-from cs_layers.layers import (affine_backward, affine_forward, relu_backward, relu_forward,
-                              softmax_loss)
+from cs_layers.layers import affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
 
 pytestmark = pytest.mark.task2_1
 

@@ -7,9 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cs_layers.gradient_check import check_close, eval_numerical_gradient_array
-from cs_layers.layers import (batchnorm_backward, batchnorm_forward, spatial_batchnorm_backward,
-                              spatial_batchnorm_forward, spatial_groupnorm_backward,
-                              spatial_groupnorm_forward)
+from cs_layers.layers import (
+    batchnorm_backward,
+    batchnorm_forward,
+    spatial_batchnorm_backward,
+    spatial_batchnorm_forward,
+    spatial_groupnorm_backward,
+    spatial_groupnorm_forward,
+)
 
 BN_HINT = ("Usual mistakes: using the unbiased variance (ddof=1), normalising over the wrong axis, "
            "or putting eps outside the square root.")

@@ -1,11 +1,16 @@
-"""Public checks for max_pool_forward_naive / max_pool_backward_naive (task2_4)."""
+"""Public checks for max_pool_forward_naive / max_pool_backward_naive (task2_4).
+
+The hand-computed 2x2 case and the numerical gradients, the same for the fast layers:
+test_naive_and_fast.py.
+"""
 import numpy as np
 import pytest
 import torch.nn.functional as tF
 from hypothesis import given
 
-from cs_layers.gradient_check import check_close, eval_numerical_gradient_array
+from cs_layers.gradient_check import check_close
 from cs_layers.layers import max_pool_backward_naive, max_pool_forward_naive
+
 from strategies import pool_cases
 
 pytestmark = pytest.mark.task2_4
@@ -18,19 +23,6 @@ BWD_HINT = ("Usual mistakes: sending the gradient to every element of the window
 
 def _torch_pool(p):
     return lambda x: tF.max_pool2d(x, (p["pool_height"], p["pool_width"]), p["stride"])
-
-
-def test_forward_backward_hand_computed():
-    x = np.array([[[[1.0, 3, 2, 0],
-                    [4, 2, 1, 5],
-                    [0, 1, 7, 3],
-                    [2, 6, 1, 1]]]])
-    out, cache = max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
-    check_close(out, np.array([[[[4.0, 5], [6, 7]]]]), 0, "pool out (4x4, 2x2 stride 2)", FWD_HINT)
-    dx = max_pool_backward_naive(np.array([[[[1.0, 2], [3, 4]]]]), cache)
-    expected = np.zeros_like(x)
-    expected[0, 0, 1, 0], expected[0, 0, 1, 3], expected[0, 0, 3, 1], expected[0, 0, 2, 2] = 1, 2, 3, 4
-    check_close(dx, expected, 0, "pool dx (4x4, 2x2 stride 2)", BWD_HINT)
 
 
 def test_overlapping_windows_hand_computed():
@@ -94,18 +86,3 @@ def test_gradient_is_routed_not_created(case):
     dx = max_pool_backward_naive(dout, cache)
     check_close(np.array(dx.sum()), np.array(dout.sum()), 1e-9, "sum(dx) vs sum(dout)",
                 "every output's gradient must go to exactly one input element", scale=np.abs(dout).sum())
-
-
-@pytest.mark.parametrize("pool_param", [
-    {"pool_height": 2, "pool_width": 2, "stride": 2},
-    {"pool_height": 3, "pool_width": 2, "stride": 1},
-    {"pool_height": 2, "pool_width": 3, "stride": 3},
-])
-def test_backward_numerical_gradient(pool_param):
-    rng = np.random.default_rng(4)
-    x = rng.permutation(2 * 3 * 7 * 8).reshape(2, 3, 7, 8) / 50.0  # distinct values: no ties
-    out, cache = max_pool_forward_naive(x, pool_param)
-    dout = rng.standard_normal(out.shape)
-    num = eval_numerical_gradient_array(lambda v: max_pool_forward_naive(v, pool_param)[0], x, dout)
-    check_close(max_pool_backward_naive(dout, cache), num, 1e-8,
-                f"pool dx vs central differences ({pool_param})", BWD_HINT)

@@ -5,8 +5,13 @@ import torch.nn.functional as tF
 
 from cs_layers import layer_utils as lu
 from cs_layers.gradient_check import check_close, eval_numerical_gradient_array
-from cs_layers.layers import (affine_forward, conv_forward_naive, max_pool_forward_naive, relu_forward,
-                              spatial_batchnorm_forward)
+from cs_layers.layers import (
+    affine_forward,
+    conv_forward_naive,
+    max_pool_forward_naive,
+    relu_forward,
+    spatial_batchnorm_forward,
+)
 
 pytestmark = pytest.mark.task2_7
 

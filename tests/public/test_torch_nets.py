@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cs_layers import torch_nets as tn
+from cs_layers.gradient_check import rel_error
 
 FC_HINT = "flatten x to (N, D), then x @ w1, ReLU, @ w2 (no biases)"
 CONV_HINT = "conv 5x5 pad 2 + bias, ReLU, conv 3x3 pad 1 + bias, ReLU, flatten, @ fc_w + fc_b"
@@ -17,8 +18,8 @@ CONV_HINT = "conv 5x5 pad 2 + bias, ReLU, conv 3x3 pad 1 + bias, ReLU, flatten, 
 
 def _close(got, expected, tol, what, hint):
     got, expected = got.detach(), expected.detach()
-    err = float((got - expected).abs().max() / expected.abs().max().clamp_min(1e-12))
     assert got.shape == expected.shape, f"{what}: shape {tuple(got.shape)}, expected {tuple(expected.shape)}. {hint}"
+    err = rel_error(got.double().cpu().numpy(), expected.double().cpu().numpy())
     assert err <= tol, f"{what}: relative error {err:.1e} > {tol:.0e}. {hint}"
 
 
@@ -104,8 +105,10 @@ def test_random_weight_dtype_and_bad_shape():
 def test_three_layer_convnet_hand_computed():
     # 1x1 image, 1 channel: each conv only sees its centre tap.
     x = torch.tensor([[[[2.0]]]])
-    w1 = torch.zeros((1, 1, 5, 5)); w1[0, 0, 2, 2] = 3.0
-    w2 = torch.zeros((1, 1, 3, 3)); w2[0, 0, 1, 1] = -1.0
+    w1 = torch.zeros((1, 1, 5, 5))
+    w1[0, 0, 2, 2] = 3.0
+    w2 = torch.zeros((1, 1, 3, 3))
+    w2[0, 0, 1, 1] = -1.0
     params = [w1, torch.tensor([1.0]), w2, torch.tensor([10.0]), torch.tensor([[2.0, -1.0]]),
               torch.tensor([0.5, 0.0])]
     # relu(3*2 + 1) = 7; relu(-7 + 10) = 3; fc: [6.5, -3]
@@ -218,7 +221,9 @@ def test_sequential_trains_with_nesterov():
     x, y = torch.randn((9, 3, 5, 5)), torch.arange(9) % 3
     opt = torch.optim.SGD(model.parameters(), lr=1e-2, momentum=0.9, nesterov=True)
     loss0 = tF.cross_entropy(model(x), y)
-    opt.zero_grad(); loss0.backward(); opt.step()
+    opt.zero_grad()
+    loss0.backward()
+    opt.step()
     loss1 = tF.cross_entropy(model(x), y)
     assert loss1 < loss0, f"one Nesterov SGD step should lower the loss: {loss0:.4f} -> {loss1:.4f}"
 

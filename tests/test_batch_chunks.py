@@ -1,0 +1,103 @@
+"""batch_chunks (given code): the fast pooling layers' chunks of images, on a few threads."""
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cs_layers import batch_chunks
+from cs_layers.fast_layers import max_pool_backward_fast, max_pool_forward_fast
+from cs_layers.layers import max_pool_backward_naive, max_pool_forward_naive
+
+
+@pytest.fixture
+def threads():
+    """Set the chunk threads for one test; restored afterwards."""
+    previous = batch_chunks.THREADS
+    yield batch_chunks.set_threads
+    batch_chunks.set_threads(previous)
+
+
+@given(n=st.integers(1, 300), item_bytes=st.integers(1, 1 << 22), threads=st.integers(1, 8))
+def test_chunk_slices_cover_the_batch_in_order_once(n, item_bytes, threads):
+    slices = batch_chunks.chunk_slices(n, item_bytes, threads)
+    assert [s.start for s in slices] == [0] + [s.stop for s in slices[:-1]]
+    assert slices[-1].stop == n and all(s.stop > s.start for s in slices)
+    if n >= threads:
+        assert len(slices) >= threads  # every thread gets work
+    if item_bytes * 2 <= batch_chunks.CHUNK_BYTES:
+        assert all((s.stop - s.start) * item_bytes <= batch_chunks.CHUNK_BYTES for s in slices)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_every_chunk_runs_exactly_once(threads, n_threads):
+    threads(n_threads)
+    seen, lock = [], threading.Lock()
+
+    def fill(s):
+        with lock:
+            seen.append((s.start, s.stop))
+
+    batch_chunks.for_batch_chunks(fill, 1000, batch_chunks.CHUNK_BYTES // 7)
+    assert sorted(seen) == [(s.start, s.stop) for s in batch_chunks.chunk_slices(1000, batch_chunks.CHUNK_BYTES // 7)]
+
+
+def test_the_first_failing_chunk_is_raised_after_all_threads_stopped(threads):
+    threads(3)
+    running = []
+
+    def fill(s):
+        running.append(s.start)
+        if s.start > 0:
+            raise KeyError(s.start)
+
+    with pytest.raises(KeyError) as error:
+        batch_chunks.for_batch_chunks(fill, 40, batch_chunks.CHUNK_BYTES)
+    assert error.value.args[0] == min(s for s in running if s > 0)
+    assert not [t for t in threading.enumerate() if t.name == "cs_layers-chunk"]
+
+
+def test_without_threads_the_caller_does_every_chunk(threads, monkeypatch):
+    threads(4)
+
+    def refuse(self):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    out = np.zeros(50)
+    batch_chunks.for_batch_chunks(lambda s: out.__setitem__(s, np.arange(50)[s] + 1), 50, 1 << 19)
+    assert np.array_equal(out, np.arange(50) + 1)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_set_threads_refuses_a_bad_count(bad):
+    with pytest.raises(ValueError, match="set_threads"):
+        batch_chunks.set_threads(bad)
+
+
+def test_the_default_follows_omp_num_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert batch_chunks._default_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "64")
+    assert batch_chunks._default_threads() == batch_chunks.MAX_THREADS
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_threads=st.integers(1, 4), n=st.integers(1, 9), ph=st.integers(1, 3), pw=st.integers(1, 3),
+       stride=st.integers(1, 3), seed=st.integers(0, 2**31 - 1))
+def test_pooling_is_the_same_on_any_number_of_threads(n_threads, n, ph, pw, stride, seed):
+    previous = batch_chunks.set_threads(n_threads)
+    old_bytes, batch_chunks.CHUNK_BYTES = batch_chunks.CHUNK_BYTES, 64  # many small chunks
+    try:
+        rng = np.random.default_rng(seed)
+        x = rng.integers(-2, 3, size=(n, 2, 5, 6)).astype(np.float64)  # many ties
+        param = {"pool_height": ph, "pool_width": pw, "stride": stride}
+        out, cache = max_pool_forward_fast(x, param)
+        dout = rng.standard_normal(out.shape)
+        out_naive, cache_naive = max_pool_forward_naive(x, param)
+        assert np.array_equal(out, out_naive)
+        assert np.array_equal(max_pool_backward_fast(dout, cache), max_pool_backward_naive(dout, cache_naive))
+    finally:
+        batch_chunks.CHUNK_BYTES = old_bytes
+        batch_chunks.set_threads(previous)
