@@ -14,9 +14,16 @@ from functools import partial
 
 import numpy as np
 
-from cs_layers.layer_utils import (affine_relu_backward, affine_relu_forward, conv_backward, conv_forward,
-                                   conv_relu_backward, conv_relu_forward, conv_relu_pool_backward,
-                                   conv_relu_pool_forward)
+from cs_layers.layer_utils import (
+    affine_relu_backward,
+    affine_relu_forward,
+    conv_backward,
+    conv_forward,
+    conv_relu_backward,
+    conv_relu_forward,
+    conv_relu_pool_backward,
+    conv_relu_pool_forward,
+)
 from cs_layers.layers import affine_backward, affine_forward, softmax_loss
 
 POOL_PARAM = {"pool_height": 2, "pool_width": 2, "stride": 2}
