@@ -61,9 +61,11 @@ class _Net:
         for forward, _, names, extra in self.layers:
             out, cache = forward(out, *(self.params[k] for k in names), *extra)
             caches.append(cache)
-        if y is None:
-            return out
-        total, upstream = softmax_loss(out, y)
+        return out if y is None else self._backward(out, y, caches)
+
+    def _backward(self, scores, y, caches):
+        """(loss, grads): softmax loss of the scores, back through the layers in reverse."""
+        total, upstream = softmax_loss(scores, y)
         grads = {}
         for (_, backward, names, _), cache in zip(self.layers[::-1], caches[::-1]):
             upstream, *param_grads = backward(upstream, cache)
