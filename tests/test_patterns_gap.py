@@ -1,8 +1,11 @@
-"""The default data is one where convolution wins (issue 12, item 3): trained with the
-ConvolutionalNetworks notebook's budget (task2_9 settings: 6 epochs of the 2,500 training images, weight_scale 1e-2,
-Adam 1e-3 decayed by 0.7 per epoch, batch 50), the reference ThreeLayerConvNet beats a fully
-connected net with at least as many parameters by at least 10 points of validation accuracy.
-Uses the reference solutions; slow (two trainings, about a minute on an idle 2-core machine)."""
+"""The default data is one where convolution wins (issue 12, item 3).
+
+Trained with the ConvolutionalNetworks notebook's budget (task2_9's settings: 6 epochs of the
+2,500 training images, batch 50, Adam 1e-3 decayed by 0.7 per epoch, weight scale 1e-2, reg
+1e-3), the reference ThreeLayerConvNet beats a fully connected net with at least as many
+parameters by at least 10 points of validation accuracy (measured: 93.6% vs 53.2%). Uses the
+reference solutions; slow (two trainings: 410 s on a heavily shared 2-core machine).
+"""
 import numpy as np
 import pytest
 
