@@ -21,6 +21,7 @@ c.CourseDirectory.source_directory = "assignments"
 
 c.Autograde.exclude_overwriting = {
     "convnets": [
+        "cs_layers/geometry.py",
         "cs_layers/layers.py",
         "cs_layers/fast_layers.py",
         "cs_layers/layer_utils.py",
@@ -30,3 +31,8 @@ c.Autograde.exclude_overwriting = {
         "challenge_model.pt",  # the student's challenge weights (task3_5)
     ],
 }
+
+# The stub that replaces a solution region of a notebook code cell. It does not raise: the
+# given line after each region raises NotImplementedError naming the task and what to write
+# (nbgrader's own stub, a bare `raise NotImplementedError()`, would name neither).
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE"}

@@ -14,6 +14,7 @@ import zipfile
 import numpy as np
 
 from cs_layers import course
+from cs_layers.geometry import conv_param_count
 from cs_layers.layer_utils import (
     affine_relu_backward,
     affine_relu_forward,
@@ -36,8 +37,10 @@ class ThreeLayerConvNet:
     - W1: conv filters, (F, C, filter_size, filter_size); b1: (F,)
     - W2: hidden affine, (F * H_pool * W_pool, hidden_dim); b2: (hidden_dim,)
     - W3: output affine, (hidden_dim, num_classes); b3: (num_classes,)
-    where H_conv = 1 + (H + 2 * pad - filter_size) (stride 1, pad = (filter_size - 1) // 2,
-    so H_conv = H for odd filter sizes) and H_pool = 1 + (H_conv - 2) // 2; same for W.
+    where H_conv is the conv output size (stride 1, pad = (filter_size - 1) // 2, so
+    H_conv = H for odd filter sizes) and H_pool the 2x2 pool's; same for W. Both come
+    from your conv_output_size (task2_0), and the conv layer's parameter count is
+    checked against your conv_param_count.
     """
 
     def __init__(self, input_dim=(3, 32, 32), num_filters=32, filter_size=7, hidden_dim=100,
@@ -68,13 +71,16 @@ class ThreeLayerConvNet:
         self.reg = reg
         self.dtype = dtype
         self.input_dim = tuple(input_dim)
+        too_small = ValueError(
+            f"ThreeLayerConvNet: images of size {H}x{W} with filter_size={filter_size} are too small "
+            f"for the 2x2 max pool; use images of at least 2x2 and an odd filter_size")
+        if min(H, W) < 2:
+            raise too_small
         pad = (filter_size - 1) // 2
         H_conv, W_conv = conv_output_shape((1, C, H, W), (num_filters, C, filter_size, filter_size), 1, pad)
+        if min(H_conv, W_conv) < 2:
+            raise too_small
         H_pool, W_pool = pool_output_shape((1, num_filters, H_conv, W_conv), 2, 2, 2)
-        if min(H_pool, W_pool) < 1:
-            raise ValueError(
-                f"ThreeLayerConvNet: images of size {H}x{W} with filter_size={filter_size} are too small "
-                f"for the 2x2 max pool; use images of at least 2x2 and an odd filter_size")
         # task2_8: ThreeLayerConvNet.__init__
         ### BEGIN SOLUTION
         F, fs = num_filters, filter_size
@@ -87,6 +93,13 @@ class ThreeLayerConvNet:
         ### END SOLUTION
         for k, v in self.params.items():
             self.params[k] = v.astype(dtype)
+        conv_count = conv_param_count(C, num_filters, filter_size)  # task2_0
+        held = int(np.size(self.params.get("W1", ()))) + int(np.size(self.params.get("b1", ())))
+        if held != conv_count:
+            raise ValueError(
+                f"ThreeLayerConvNet: W1 and b1 hold {held} numbers but conv_param_count({C}, {num_filters}, "
+                f"{filter_size}) = {conv_count}; one of them is wrong: W1 is (F, C, HH, WW), b1 is (F,) "
+                f"(task2_8), and the count is F * (C * HH * WW + 1) (task2_0)")
 
     @classmethod
     def from_params(cls, params, reg=0.0, dtype=np.float32, input_dim=None):
@@ -219,8 +232,9 @@ def load_model(path, dtype=np.float32):
         side = int(round(np.sqrt(W2.shape[0] / F))) if F else 0
         input_dim = (C, 2 * side, 2 * side)
     _, H, W = input_dim
-    H_conv, W_conv = conv_output_shape((1, C, H, W), W1.shape, 1, (fs - 1) // 2)
-    H_pool, W_pool = pool_output_shape((1, F, H_conv, W_conv), 2, 2, 2)
+    # Given arithmetic for this one architecture, so that loading never depends on task2_0:
+    # a stride-1 conv with pad (fs - 1) // 2 loses one row for an even fs; the pool halves, rounding down.
+    H_pool, W_pool = ((n - (fs + 1) % 2) // 2 for n in (H, W))
     if input_dim[0] != C or W2.shape[0] != F * H_pool * W_pool:
         raise _bad(path, f"W2 has {W2.shape[0]} rows but conv/pool on input {input_dim} with W1 "
                          f"{W1.shape} gives {F} * {H_pool} * {W_pool} = {F * H_pool * W_pool} features")

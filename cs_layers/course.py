@@ -46,6 +46,8 @@ class Task:
 
 _CONV, _TORCH = NOTEBOOKS
 TASKS = (
+    Task("task2_0", "conv geometry: output size, parameter and multiply-add counts, receptive field", "geometry",
+         ("conv_output_size", "conv_param_count", "conv_macs", "receptive_field"), 4.0, (HIDDEN,), _CONV),
     Task("task2_1", "building blocks: affine, relu, softmax_loss", "layers",
          ("affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss"),
          4.0, (HIDDEN,), _CONV),

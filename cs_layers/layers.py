@@ -39,7 +39,7 @@ def affine_forward(x, w, b):
     - b: (M,)
 
     Returns a tuple of:
-    - out: (N, M), out = x.reshape(N, D) @ w + b
+    - out: (N, M): row i is example i, flattened to D numbers, times w, plus b
     - cache: (x, w, b)
     """
     N, D = check_affine_args(x, w, b)
@@ -296,11 +296,11 @@ def batchnorm_forward(x, gamma, beta, bn_param):
     """Batch normalisation forward pass.
 
     Train mode: normalise each feature with the batch mean and (biased)
-    variance, then scale and shift; update the running statistics
-        running_mean = momentum * running_mean + (1 - momentum) * mean
-        running_var  = momentum * running_var  + (1 - momentum) * var
-    (the CS231n convention: momentum weighs the OLD value, and var is the
-    biased batch variance). Test mode: normalise with the running statistics.
+    variance, then scale and shift; update the running statistics as
+    exponential moving averages of the batch mean and variance (the CS231n
+    convention: momentum is the weight of the OLD running value, 1 - momentum
+    that of the batch statistic, and the variance is the biased batch
+    variance). Test mode: normalise with the running statistics.
 
     Inputs:
     - x: data, (N, D)
@@ -351,10 +351,12 @@ def batchnorm_backward(dout, cache):
     - cache: (x_hat, gamma, inv_std, mode) from batchnorm_forward
 
     Returns a tuple of:
-    - dx: (N, D). In train mode the batch statistics depend on x:
-        dx = inv_std / N * (N * dx_hat - sum(dx_hat) - x_hat * sum(dx_hat * x_hat))
-      with dx_hat = dout * gamma and sums over the batch; in test mode
-      dx = dx_hat * inv_std.
+    - dx: (N, D). In train mode the mean and the variance are computed from
+      the batch, so every x[i] also moves them: besides the direct path
+      through x_hat, dx collects the paths through the batch mean and the
+      batch variance (work them out on paper from the computational graph;
+      sums over the batch appear). In test mode the statistics are constants
+      and only the direct path remains.
     - dgamma: (D,)
     - dbeta: (D,)
     """

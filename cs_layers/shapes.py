@@ -5,15 +5,19 @@ so a bad argument fails at once with a ValueError that names the offending value
 and says what to change, instead of failing deep inside a loop or, worse,
 silently producing an output of the wrong size.
 
-- conv: H_out = 1 + (H + 2 * pad - HH) // stride, and (H + 2 * pad - HH) must be
-  a multiple of stride (same for W with WW);
-- max pool: H_out = 1 + (H - pool_height) // stride. Windows may overlap
-  (stride < pool_height) and need not tile the input: the rows and columns left
-  over at the bottom/right are ignored, as in torch's max_pool2d.
+The output sizes come from your conv_output_size (geometry.py, task2_0):
+- conv: (H + 2 * pad - HH) must be a multiple of stride (same for W with WW);
+  a stride that does not tile is refused, never rounded;
+- max pool: windows may overlap (stride < pool_height) and need not tile the
+  input: the rows and columns left over at the bottom/right are ignored, as in
+  torch's max_pool2d, so the pool output size is that of the input cropped to
+  the rows and columns the windows reach.
 """
 import numbers
 
 import numpy as np
+
+from cs_layers.geometry import conv_output_size
 
 
 def _positive_int(value, name, what):
@@ -50,13 +54,11 @@ def conv_output_shape(x_shape, w_shape, stride, pad):
     - w_shape: (F, C, HH, WW)
     - stride, pad: ints
 
-    Returns (H_out, W_out) with
-      H_out = 1 + (H + 2 * pad - HH) // stride
-      W_out = 1 + (W + 2 * pad - WW) // stride
+    Returns (H_out, W_out), each from conv_output_size (task2_0).
     """
     _, _, H, W = x_shape
     _, _, HH, WW = w_shape
-    return 1 + (H + 2 * pad - HH) // stride, 1 + (W + 2 * pad - WW) // stride
+    return conv_output_size(H, HH, stride, pad), conv_output_size(W, WW, stride, pad)
 
 
 def pool_output_shape(x_shape, pool_height, pool_width, stride):
@@ -66,12 +68,13 @@ def pool_output_shape(x_shape, pool_height, pool_width, stride):
     - x_shape: (N, C, H, W)
     - pool_height, pool_width, stride: ints
 
-    Returns (H_out, W_out) with
-      H_out = 1 + (H - pool_height) // stride
-      W_out = 1 + (W - pool_width) // stride
+    Returns (H_out, W_out): conv_output_size (task2_0) of the input cropped to the
+    rows and columns the windows reach (the leftover ones are ignored).
     """
     _, _, H, W = x_shape
-    return 1 + (H - pool_height) // stride, 1 + (W - pool_width) // stride
+    reached_h = H - (H - pool_height) % stride  # rows the windows reach
+    reached_w = W - (W - pool_width) % stride
+    return conv_output_size(reached_h, pool_height, stride), conv_output_size(reached_w, pool_width, stride)
 
 
 def check_conv_args(x, w, b, conv_param):

@@ -157,8 +157,9 @@ def copy_notebooks(sub: Path, *, drop_grade_cell: str | None = None) -> None:
 def make_examples(dest: Path, *, model: Path | None = None,
                   challenge: Path | None = None) -> dict[str, Path]:
     """DEST/correct (with both notebooks), DEST/partly_wrong (wrong conv backward db, NaN in
-    groupnorm; no notebooks), DEST/hostile (fakes numpy, zeros from conv forward, a numpy.py,
-    notebooks with a deleted grade cell).
+    groupnorm, a conv parameter count without the biases: only task2_0 loses points for it,
+    since later tasks are graded on the reference geometry; no notebooks), DEST/hostile (fakes
+    numpy, zeros from conv forward, a numpy.py, notebooks with a deleted grade cell).
 
     `model`: a trained checkpoint to include (trained here when None); `challenge`: trained
     challenge weights (task3_5) to include (trained here when None).
@@ -183,6 +184,9 @@ def make_examples(dest: Path, *, model: Path | None = None,
     append_patch(subs["partly_wrong"], "layers.py", wrap("conv_backward_naive", """
         dx, dw, db = _orig(*args, **kwargs)
         return dx, dw, -db
+    """))
+    append_patch(subs["partly_wrong"], "geometry.py", wrap("conv_param_count", """
+        return _orig(*args, **kwargs) - args[1]   # forgets the one bias per filter
     """))
     append_patch(subs["partly_wrong"], "layers.py", wrap("spatial_groupnorm_forward", """
         out, cache = _orig(*args, **kwargs)

@@ -125,15 +125,87 @@ class _Builder:
             dims.append(int(rng.choice(cands)))
         return stride, pad, HH, WW, dims[0], dims[1]
 
-    def pool_geometry(self, max_hw=9):
+    def pool_geometry(self, max_hw=9, min_window=1):
         rng = self.rng
-        ph, pw = (int(v) for v in rng.integers(1, 4, size=2))
+        ph, pw = (int(v) for v in rng.integers(min_window, 4, size=2))
         stride = int(rng.integers(1, 3))
         dims = []
         for k in (ph, pw):
             cands = [n for n in range(k, max_hw + 1) if (n - k) % stride == 0 and n > k]
             dims.append(int(rng.choice(cands)))
         return ph, pw, stride, dims[0], dims[1]
+
+
+def exact(received: np.ndarray, expected: np.ndarray, tol: float) -> tuple[bool, str]:
+    """(ok, message) for an integer output (a size or a count): it must be exactly right."""
+    if received.dtype.kind not in "iu":
+        return False, f"returned dtype {received.dtype}; return a Python int"
+    if received.shape != expected.shape:
+        return False, f"returned shape {received.shape}, expected {expected.shape}"
+    if not np.array_equal(received.astype(np.float64), expected):
+        return False, "not the exact integer (sizes and counts allow no rounding)"
+    return True, ""
+
+
+def _task2_0(b: _Builder):
+    """Geometry: plain ints in, ints out (no arrays), each compared exactly."""
+    rng = b.rng
+
+    def calls(c, fn, arg_lists, raises=False):
+        for i, args in enumerate(arg_lists):
+            step = {"call": f"geometry.{fn}", "as": f"r{i}", "args": args}
+            if raises:
+                step["raises"] = "ValueError"
+            c.steps.append(step)
+            c.outputs.append({"name": f"{fn}_{i}", "r": [f"r{i}"]})
+            c.checks[f"{fn}_{i}"] = exact
+
+    def tiling(max_size=64):
+        while True:
+            k, s, p = int(rng.integers(1, 12)), int(rng.integers(1, 5)), int(rng.integers(0, 4))
+            sizes = [n for n in range(1, max_size + 1) if n + 2 * p >= k and (n + 2 * p - k) % s == 0]
+            if sizes:
+                return int(rng.choice(sizes)), k, s, p
+
+    geoms = [tiling() for _ in range(6)]
+    c, _ = b.new("task2_0", "conv_output_size, 6 geometries that tile (strides 1-4, pads 0-3)", "float64")
+    calls(c, "conv_output_size", [[{"v": n}, {"v": k}, {"v": s}, {"v": p}] for n, k, s, p in geoms])
+
+    bad = []
+    while len(bad) < 3:
+        n, k, s, p = int(rng.integers(5, 64)), int(rng.integers(1, 8)), int(rng.integers(2, 5)), int(rng.integers(0, 3))
+        if (n + 2 * p - k) % s:
+            bad.append([{"v": n}, {"v": k}, {"v": s}, {"v": p}])
+    c, _ = b.new("task2_0", "conv_output_size raises ValueError, 3 strides that do not tile", "float64")
+    calls(c, "conv_output_size", bad, raises=True)
+
+    c, _ = b.new("task2_0", "conv_param_count: square and (HH, WW) kernels, with and without bias", "float64")
+    counts = []
+    for bias in (True, False, True):
+        C, F = int(rng.integers(1, 130)), int(rng.integers(1, 130))
+        HH, WW = (int(v) for v in rng.integers(1, 8, size=2))
+        counts.append([{"v": C}, {"v": F}, {"t": [{"v": HH}, {"v": WW}]}, {"v": bias}])
+        counts.append([{"v": C}, {"v": F}, {"v": HH}, {"v": bias}])
+    calls(c, "conv_param_count", counts)
+
+    c, _ = b.new("task2_0", "conv_macs: 4 layers (strides, pads, non-square kernels)", "float64")
+    macs = []
+    for _ in range(4):
+        n, k, s, p = tiling(48)
+        C, F = int(rng.integers(1, 65)), int(rng.integers(1, 65))
+        kw = int(rng.integers(1, 8))
+        widths = [m for m in range(1, 49) if m + 2 * p >= kw and (m + 2 * p - kw) % s == 0]
+        m = int(rng.choice(widths)) if widths else n
+        kernel = {"t": [{"v": k}, {"v": kw}]} if widths else {"v": k}
+        macs.append([{"t": [{"v": C}, {"v": n}, {"v": m}]}, {"v": F}, kernel, {"v": s}, {"v": p}])
+    calls(c, "conv_macs", macs)
+
+    c, _ = b.new("task2_0", "receptive_field: 4 stacks of conv and pool layers (strides 1-3)", "float64")
+    stacks = []
+    for depth in (1, 3, 5, 7):
+        layers = [{"t": [{"v": int(rng.integers(1, 8))}, {"v": int(rng.integers(1, 4))}]} for _ in range(depth)]
+        stacks.append([{"l": layers}])
+    calls(c, "receptive_field", stacks)
 
 
 def _conv_label(fn, dtype, N, C, H, W, F, HH, WW, stride, pad):
@@ -210,6 +282,18 @@ def _pool_cases(b: _Builder, task: str, fwd: str, bwd: str, dtypes, max_hw, N, C
                        {"call": bwd, "as": "g", "args": [
                            arr("dout", (N, C, H_out, W_out)), {"r": ["f", 1]}]}]
         c.outputs = [{"name": "dx", "r": ["g"]}]
+    # Ties: windows of a ReLU output share their max (often 0); the gradient goes to the first
+    # max in row-major order, never to every tied one.
+    ph, pw, stride, H, W = b.pool_geometry(max_hw, min_window=2)
+    H_out, W_out = 1 + (H - ph) // stride, 1 + (W - pw) // stride
+    c, arr = b.new(task, f"{bwd.split('.')[1]}, float64, ties (small integers, mostly 0), input "
+                   f"{N}x{C}x{H}x{W}, window {ph}x{pw}, stride {stride}", "float64")
+    x = arr("x", (N, C, H, W))
+    c.inputs[x["a"]] = np.maximum(np.round(c.inputs[x["a"]]), 0.0)
+    param = {"v": {"pool_height": ph, "pool_width": pw, "stride": stride}}
+    c.steps = [{"call": fwd, "as": "f", "args": [x, param]},
+               {"call": bwd, "as": "g", "args": [arr("dout", (N, C, H_out, W_out)), {"r": ["f", 1]}]}]
+    c.outputs = [{"name": "out", "r": ["f", 0]}, {"name": "dx", "r": ["g"]}]
 
 
 def _task2_7(b: _Builder):
@@ -352,6 +436,7 @@ def build_suite(seed: bytes, tasks=None) -> Suite:
     torch_wanted = sorted(wanted & set(TORCH_TASKS))
     wanted -= set(TORCH_TASKS)
     builders = {
+        "task2_0": _task2_0,
         "task2_1": _task2_1,
         "task2_2": lambda b: _conv_cases(b, "task2_2", "layers.conv_forward_naive", False,
                                          three, 9, 2, 3, 4),
@@ -391,9 +476,16 @@ def build_suite(seed: bytes, tasks=None) -> Suite:
 
 # ---------------------------------------------------------------- running a submission
 def _copy_submission(student_dir: Path, pkg: Path) -> set[str]:
-    """Copy only the expected cs_layers/*.py names (regular files); returns the module names."""
+    """Copy only the expected cs_layers/*.py names (regular files); returns the module names.
+
+    A given module (no student region: course.py, shapes.py, ...) that the submission lacks is
+    taken from the instructor's copy, so a partial submission still imports; a missing student
+    module stays missing and its tasks are graded as such.
+    """
     src = student_dir / "cs_layers" if (student_dir / "cs_layers").is_dir() else student_dir
-    allowed = sorted(p.name for p in Path(cs_layers.__file__).parent.glob("*.py"))
+    reference = Path(cs_layers.__file__).parent
+    allowed = sorted(p.name for p in reference.glob("*.py"))
+    student_modules = {f"{t.file}.py" for t in course.TASKS if t.file}
     pkg.mkdir(parents=True)
     present = set()
     for name in allowed:
@@ -407,6 +499,10 @@ def _copy_submission(student_dir: Path, pkg: Path) -> set[str]:
         shutil.copyfile(f, pkg / name, follow_symlinks=False)
         os.chmod(pkg / name, 0o444)
         present.add(name[:-3])
+    for name in allowed:
+        if name not in student_modules and not (pkg / name).exists():
+            shutil.copyfile(reference / name, pkg / name)
+            os.chmod(pkg / name, 0o444)
     if not (pkg / "__init__.py").exists():
         (pkg / "__init__.py").write_text("")  # a regular package: never merged with another copy
         os.chmod(pkg / "__init__.py", 0o444)
@@ -506,6 +602,11 @@ def _prepare_workdir(workdir: Path, student_dir: Path, suite: Suite) -> set[str]
             np.save(inputs / f"{name}.npy", value, allow_pickle=False)
     shutil.copyfile(worker.__file__, workdir / "worker.py")
     shutil.copyfile(Path(worker.__file__).with_name("torch_probes.py"), workdir / "torch_probes.py")
+    # The given code of every task runs on the instructor's copies of these (see worker.py).
+    (workdir / "reference").mkdir()
+    for name in worker.REFERENCE_MODULES:
+        shutil.copyfile(Path(cs_layers.__file__).with_name(f"{name}.py"), workdir / "reference" / f"{name}.py")
+        os.chmod(workdir / "reference" / f"{name}.py", 0o444)
     # Root-owned, world-writable, sticky: the sandbox user can add files but cannot remove,
     # rename or swap the folders (or the files of an earlier run) for links.
     (workdir / "outputs" / "status").mkdir(parents=True)
@@ -513,7 +614,7 @@ def _prepare_workdir(workdir: Path, student_dir: Path, suite: Suite) -> set[str]
         os.chmod(d, 0o1777)
     for p in (workdir / "worker.py", workdir / "torch_probes.py", *inputs.iterdir()):
         os.chmod(p, 0o444)
-    for d in (inputs, workdir / "pkg", workdir / "pkg" / "cs_layers"):
+    for d in (inputs, workdir / "pkg", workdir / "pkg" / "cs_layers", workdir / "reference"):
         os.chmod(d, 0o555)
     return present
 

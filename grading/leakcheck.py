@@ -153,11 +153,9 @@ def _public_blob(lines):
     return "\n".join(" ".join(tokens(line)) for line in lines)
 
 
-def collect_secrets(source_root):
-    """Secrets of the instructor tree at `source_root` (token tuple -> Secret), minus given code.
-
-    Raises markers.MarkerError on anything that looks like a marker but does not parse as one.
-    """
+def _candidates(source_root):
+    """(candidates, public): every solution line as (code without comments, Secret), and every
+    line the release ships on purpose (given code, public notebook cells) as (line, where)."""
     root = Path(source_root)
     candidates, public = [], []
     for py in sorted((root / "cs_layers").glob("*.py")):
@@ -171,7 +169,7 @@ def collect_secrets(source_root):
             for j in range(r.begin + 1, r.end):
                 candidates.append((code[j], Secret(lines[j], f"{rel}:{j + 1} ({r.task})")))
             inside.update(range(r.begin, r.end + 1))
-        public.extend(line for i, line in enumerate(lines) if i not in inside)
+        public.extend((line, f"{rel}:{i + 1}") for i, line in enumerate(lines) if i not in inside)
     for nb in sorted((root / "assignments").rglob("*.ipynb")):
         if ".ipynb_checkpoints" in nb.parts:
             continue
@@ -186,8 +184,17 @@ def collect_secrets(source_root):
                 secret, pub = list(range(len(lines))), []                      # replaces the whole cell
             code = code_lines(lines) if cell.get("cell_type") == "code" else lines
             candidates.extend((code[i], Secret(lines[i], where)) for i in secret)
-            public.extend(lines[i] for i in pub)
-    blob = " " + _public_blob(public).replace("\n", " \n ") + " "
+            public.extend((lines[i], f"{where}, line {i + 1}") for i in pub)
+    return candidates, public
+
+
+def collect_secrets(source_root):
+    """Secrets of the instructor tree at `source_root` (token tuple -> Secret), minus given code.
+
+    Raises markers.MarkerError on anything that looks like a marker but does not parse as one.
+    """
+    candidates, public = _candidates(source_root)
+    blob = " " + _public_blob(line for line, _ in public).replace("\n", " \n ") + " "
     secrets = {}
     for code, s in candidates:
         k = tokens(code)
@@ -399,6 +406,25 @@ def scan_release(release_root, secrets):
     return leaks
 
 
+def handed_out(source_root):
+    """Solution lines that the given code or a public notebook cell holds as well (a docstring
+    formula, a hint, a check cell): the leak check cannot search the release for those, since
+    it ships them on purpose, so they must not exist. Returns a Leak per place, matched as the
+    leak check matches (long lines anywhere in a line, short ones as whole lines)."""
+    candidates, public = _candidates(source_root)
+    secrets = {}
+    for code, s in candidates:
+        k = tokens(code)
+        if k and not is_trivial(code):
+            secrets.setdefault(k, s)
+    long_keys, short_keys = split_secrets(secrets)
+    found = []
+    for line, where in public:
+        for leak in _scan_lines(where, [line], long_keys, short_keys):
+            found.append(Leak(where, leak.line, leak.origin))
+    return found
+
+
 def check_release(release_root, source_root, label=None):
     """Raise LeakError listing every leak of `source_root`'s solutions in `release_root`.
 
@@ -408,6 +434,12 @@ def check_release(release_root, source_root, label=None):
     secrets = collect_secrets(source_root)
     if not secrets:
         raise LeakError(f"no solution lines found under {source_root}/cs_layers; is this the instructor tree?")
+    handed = handed_out(source_root)
+    if handed:
+        shown = "\n".join(f"  {leak}" for leak in handed[:50])
+        raise LeakError(f"{len(handed)} solution line(s) also appear in the given code or a public notebook "
+                        f"cell of {source_root}, so the release hands them out:\n{shown}\nRewrite the "
+                        f"docstring, hint or check there to point at the idea, not the line.")
     leaks = scan_release(release_root, secrets)
     if leaks:
         shown = "\n".join(f"  {leak}" for leak in leaks[:50])

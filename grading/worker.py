@@ -7,6 +7,12 @@ variables, no .pth files, no bytecode written). WORKDIR holds:
     inputs/*.npy       arrays, loaded with allow_pickle=False
     pkg/cs_layers/     the student's whitelisted .py files, nothing else
     outputs/           written here: <case>__<name>.npy and status/<item>.json
+    reference/         the instructor's copies of the modules in REFERENCE_MODULES
+
+The given code of every task runs on the instructor's geometry (cs_layers.geometry
+is the reference/ copy, installed before any student code runs), so a mistake in
+task2_0 costs task2_0 alone; task2_0's own cases call the student's geometry.py,
+loaded under another name.
 
 For every case (and every student-module import) the worker writes
 ``status/<item>.start`` before and ``status/<item>.json`` after, and each
@@ -28,6 +34,7 @@ import sys
 import traceback
 
 PACKAGE = "cs_layers"
+REFERENCE_MODULES = ("geometry",)  # the given code of later tasks runs on the instructor's copies
 MAX_MESSAGE = 300  # characters of an exception message kept for the feedback
 
 
@@ -54,6 +61,8 @@ def _arg(spec, env, arrays):
         return {k: _arg(v, env, arrays) for k, v in spec["d"].items()}
     if "t" in spec:  # a tuple of specs (e.g. a cache (x, w, b, conv_param))
         return tuple(_arg(v, env, arrays) for v in spec["t"])
+    if "l" in spec:  # a list of specs (e.g. receptive_field's (kernel, stride) pairs)
+        return [_arg(v, env, arrays) for v in spec["l"]]
     if "r" in spec:  # an earlier step's result, indexed
         name, *path = spec["r"]
         return _follow(env[name], path)
@@ -71,6 +80,8 @@ def run_case(case: dict, arrays: dict, import_module, probes=None) -> dict:
     returns the module `cs_layers.<name>` (the student's in the worker, the
     reference in the grader). Steps:
       {"call": "mod.fn", "args": [spec...], "kwargs": {k: spec}, "as": name}
+        (with "raises": "ValueError": the result is 1 when the call raises it, 0
+        when it returns; any other exception propagates)
       {"method": [name, "meth"], "args": [...], "kwargs": {...}, "as": name}
       {"set": [name, ".attr", key...], "value": spec}
       {"probe": "p", "module": "mod", "args": [...], "as": name}: probes["p"](module, *args)
@@ -103,7 +114,16 @@ def run_case(case: dict, arrays: dict, import_module, probes=None) -> dict:
             continue
         else:
             raise ValueError(f"unknown step {sorted(step)}")
-        env[step["as"]] = func(*args, **kwargs)
+        if step.get("raises") is not None:
+            if step["raises"] != "ValueError":
+                raise ValueError(f"plan expects {step['raises']!r}; only ValueError is supported")
+            try:
+                func(*args, **kwargs)
+                env[step["as"]] = 0
+            except ValueError:
+                env[step["as"]] = 1
+        else:
+            env[step["as"]] = func(*args, **kwargs)
         env[step["as"] + "@args"] = args
     out = {}
     for spec in case["outputs"]:
@@ -168,6 +188,32 @@ def _to_array(value, np):
     return arr if arr.dtype.kind in "biuf" else None
 
 
+def _load_file(name: str, path: str):
+    """Execute the module file `path` as the module `name` (registered in sys.modules)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return mod
+
+
+def install_references(workdir: str, names) -> dict:
+    """The instructor's copies of `names`, registered as cs_layers.<name> before any student
+    code runs, so that `from cs_layers.geometry import ...` in the given code finds them."""
+    refs = {}
+    for name in names:
+        path = os.path.join(workdir, "reference", f"{name}.py")
+        if os.path.isfile(path):
+            refs[name] = _load_file(f"{PACKAGE}.{name}", path)
+    return refs
+
+
 def _load_probes(workdir: str, plan: dict):
     """PROBES of WORKDIR/torch_probes.py (it imports torch) when a case uses one, else None."""
     if not any("probe" in s for c in plan["cases"] for s in c["steps"]):
@@ -193,6 +239,7 @@ def main(workdir: str) -> int:
     sys.path.extend(plan["site_packages"])
     import numpy as np  # before any student code runs
     probes = _load_probes(workdir, plan)  # torch too, when the plan has PyTorch cases
+    refs = install_references(workdir, REFERENCE_MODULES)  # instructor code: before any student code
 
     out_dir = os.path.join(workdir, "outputs")
     status_dir = os.path.join(out_dir, "status")
@@ -207,7 +254,18 @@ def main(workdir: str) -> int:
         item = os.path.join(status_dir, f"import-{name}")
         open(item + ".start", "w").close()
         try:
-            mod = importlib.import_module(f"{PACKAGE}.{name}")
+            if name in refs:  # a task's own cases: the student's file, under another name
+                own = os.path.join(pkg_dir, f"{name}.py")
+                if not os.path.isfile(own):
+                    raise ImportError(f"cs_layers/{name}.py is not in the submission")
+                importlib.import_module(PACKAGE)
+                mod = _load_file(f"{PACKAGE}._submitted_{name}", own)
+            else:
+                mod = importlib.import_module(f"{PACKAGE}.{name}")
+            package = sys.modules.get(PACKAGE)
+            for ref_name, ref in refs.items():  # `cs_layers.geometry` as an attribute, too
+                if package is not None:
+                    setattr(package, ref_name, ref)
             origin = os.path.realpath(getattr(mod, "__file__", "") or "")
             if not origin.startswith(pkg_dir + os.sep):
                 raise ImportError(f"{PACKAGE}.{name} resolved outside the submission; "

@@ -95,11 +95,11 @@ def test_selected_tasks_only_and_exit_zero_when_they_pass(tree, capsys):
 def test_unknown_task_and_bad_ids(tree):
     for bad in ("task9_9", "conv", "task2.3"):
         with pytest.raises(ValueError, match=f"'{re.escape(bad)}' is not a task id of this assignment; "
-                                             "valid ids: task2_1, task2_2, task2_3"):
+                                             "valid ids: task2_0, task2_1, task2_2"):
             check.run(bad, root=tree)
     proc = subprocess.run([sys.executable, "-m", "cs_layers.check", "task9_9"], cwd=tree,
                           capture_output=True, text=True)
-    assert proc.returncode == 2 and "valid ids: task2_1" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "valid ids: task2_0, task2_1" in proc.stderr, proc.stderr
 
 
 def test_import_error_in_the_module_is_reported_as_error(tree):
@@ -147,3 +147,25 @@ def test_a_long_failure_line_keeps_its_hint(tree):
         'name="out"', 'name="a long description of the value " * 12'))
     detail = check.run("task2_2", root=tree, quiet=True).tasks["task2_2"].detail
     assert len(detail) > 400 and detail.endswith("Hint: add one, do not double."), detail
+
+
+def test_a_later_task_failing_with_task2_0_failing_says_so(tree):
+    # The given code of every task runs on the student's geometry (task2_0), so a
+    # failing later task points at task2_0 when task2_0 fails too; asked for a later task alone,
+    # check runs task2_0 as well and shows it only when it does not pass.
+    (tree / "pyproject.toml").write_text(PYPROJECT.replace('markers = ["task2_1: a"',
+                                                           'markers = ["task2_0: geometry", "task2_1: a"'))
+    geometry = tree / "tests" / "public" / "test_geometry.py"
+    geometry.write_text("import pytest\n\n@pytest.mark.task2_0\ndef test_size():\n    assert 31 == 32, 'off by one'\n")
+    result = check.run(root=tree, quiet=True)
+    assert result.tasks["task2_0"].status == "FAILED"
+    assert result.tasks["task2_2"].detail.startswith("task2_0 FAILED too"), result.tasks["task2_2"].detail
+    assert "Hint: add one" in result.tasks["task2_2"].detail
+    assert result.tasks["task2_1"].status == "passed" and "task2_0" not in result.tasks["task2_1"].detail
+    result = check.run("task2_2", root=tree, quiet=True)
+    assert list(result.tasks) == ["task2_0", "task2_2"] and "task2_0 FAILED too" in result.tasks["task2_2"].detail
+    result = check.run("task2_1", root=tree, quiet=True)
+    assert list(result.tasks) == ["task2_0", "task2_1"] and result.returncode == 0, result.table()
+    geometry.write_text("import pytest\n\n@pytest.mark.task2_0\ndef test_size():\n    assert 32 == 32\n")
+    result = check.run("task2_2", root=tree, quiet=True)
+    assert list(result.tasks) == ["task2_2"] and not result.tasks["task2_2"].detail.startswith("task2_0")

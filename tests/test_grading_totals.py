@@ -122,7 +122,13 @@ def _plant_stale_run(base: Path) -> Path:
 
 
 def test_a_run_removes_work_folders_of_killed_runs_but_not_of_live_ones(tmp_path, fake_core,
-                                                                        capsys):
+                                                                        capsys, monkeypatch):
+    # a base folder of this test's own (TMPDIR): graders running beside it (pytest -n, other
+    # users of the machine) would clean up the planted stale run folder themselves
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmpdir))
+    monkeypatch.setattr(workspace.tempfile, "gettempdir", lambda: str(tmpdir))
     base = workspace.base_dir()
     # a live run (another grader on this machine) holds its lock: left alone
     live = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
@@ -141,8 +147,7 @@ def test_a_run_removes_work_folders_of_killed_runs_but_not_of_live_ones(tmp_path
         assert not stale.exists(), "the killed run's hidden inputs are still on disk"
         assert f"removed {stale}" in capsys.readouterr().out
         assert live_path.is_dir(), "a live run's folder was removed"
-        # other graders may run on this machine (pytest -n): this run's folders carry its pid
-        mine = [p for p in base.iterdir() if p != live_path and p.name.startswith(f"run-{os.getpid()}-")]
+        mine = [p for p in base.iterdir() if p != live_path and p.name.startswith("run-")]
         assert not mine, f"this run left its work folders: {mine}"
     finally:
         live.kill()

@@ -210,3 +210,87 @@ def test_grade_model_cifar_absent_is_an_instructor_error(tmp_path, monkeypatch):
     r = grade_model(path)
     assert r.status == "error" and "download" in r.message
     assert r.status in STATUSES
+
+
+# ---------------------------------------------------------------- task2_0: geometry
+GEOMETRY_TASKS = ["task2_0", "task2_2", "task2_4", "task2_5", "task2_7", "task2_8"]
+
+
+@pytest.fixture(scope="module")
+def geometry_suite():
+    return build_suite(b"geometry-seed", tasks=GEOMETRY_TASKS)
+
+
+def _submission(tmp_path, geometry_patch=None, drop_geometry=False):
+    pkg = tmp_path / "sub" / "cs_layers"
+    pkg.mkdir(parents=True)
+    for f in REF.glob("*.py"):
+        (pkg / f.name).write_text(f.read_text())
+    if drop_geometry:
+        (pkg / "geometry.py").unlink()
+    if geometry_patch:
+        with open(pkg / "geometry.py", "a") as f:
+            f.write(geometry_patch)
+    return tmp_path / "sub"
+
+
+@pytest.mark.parametrize("patch, status", [
+    ("""
+_ref_size, _ref_count = conv_output_size, conv_param_count
+def conv_output_size(size, kernel, stride=1, pad=0):   # rounds down instead of refusing, and is off by one
+    return (size + 2 * pad - kernel) // stride
+def conv_param_count(in_channels, out_channels, kernel_size, bias=True):   # forgets the bias
+    return _ref_count(in_channels, out_channels, kernel_size, bias=False)
+""", "failed"),
+    ("""
+def conv_output_size(size, kernel, stride=1, pad=0):
+    raise NotImplementedError("task2_0: implement conv_output_size")
+def conv_param_count(in_channels, out_channels, kernel_size, bias=True):
+    raise NotImplementedError("task2_0: implement conv_param_count")
+""", "missing"),
+    (None, "missing"),   # geometry.py left out of the submission
+])
+def test_a_wrong_geometry_costs_task2_0_alone(tmp_path, geometry_suite, patch, status):
+    # The given code (shape checks, ThreeLayerConvNet) calls the student's geometry, but the
+    # worker installs the instructor's copy for it: every later task still gets full marks.
+    sub = _submission(tmp_path, patch, drop_geometry=patch is None)
+    res = {r.task: r for r in hidden_tests.grade_module(sub, geometry_suite, workdir=tmp_path / "work")}
+    assert res["task2_0"].status == status and res["task2_0"].score < TASK_POINTS["task2_0"], res["task2_0"]
+    for task in GEOMETRY_TASKS[1:]:
+        assert res[task].status == "passed" and res[task].score == TASK_POINTS[task], (task, res[task].message)
+
+
+def test_task2_0_cases_check_ints_exactly_and_the_refusal(geometry_suite):
+    cases = [c for c in geometry_suite.cases if c.task == "task2_0"]
+    names = {s["call"].split(".")[1] for c in cases for s in c.steps}
+    assert names == {"conv_output_size", "conv_param_count", "conv_macs", "receptive_field"}
+    assert any(s.get("raises") == "ValueError" for c in cases for s in c.steps)
+    assert all(c.checks[n] is hidden_tests.exact for c in cases for n in c.expected)
+    ok, _ = hidden_tests.exact(np.asarray(768000), np.asarray(768000.0), 1e-7)
+    assert ok
+    for got, why in [(np.asarray(768001), "exact integer"), (np.asarray(768000.0), "dtype float64")]:
+        ok, message = hidden_tests.exact(got, np.asarray(768000.0), 1e-7)
+        assert not ok and why in message and "768" not in message
+
+
+def test_a_pool_backward_that_feeds_every_tied_max_fails_the_ties_case(tmp_path):
+    # Windows of zeros after a ReLU tie; the gradient goes to the first max only
+    sub = _submission(tmp_path)
+    with open(sub / "cs_layers" / "layers.py", "a") as f:
+        f.write('''
+def max_pool_backward_naive(dout, cache):
+    x, p = cache
+    ph, pw, s = p["pool_height"], p["pool_width"], p["stride"]
+    dx = np.zeros_like(x)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            win = x[:, :, i * s:i * s + ph, j * s:j * s + pw]
+            top = win == win.max(axis=(2, 3), keepdims=True)   # every tied max
+            dx[:, :, i * s:i * s + ph, j * s:j * s + pw] += top * dout[:, :, i:i + 1, j:j + 1]
+    return dx
+''')
+    small = build_suite(b"ties", tasks=["task2_4"])
+    res = {r.task: r for r in hidden_tests.grade_module(sub, small, workdir=tmp_path / "work")}
+    assert res["task2_4"].status == "failed", res["task2_4"].message
+    assert "ties" in res["task2_4"].message and res["task2_4"].score == pytest.approx(
+        TASK_POINTS["task2_4"] * (len(small.cases) - 1) / len(small.cases))

@@ -120,12 +120,23 @@ def test_nbgrader_generate_assignment_strips_solutions(tmp_path_factory):
                 assert "YOUR ANSWER HERE" in cell.source, f"{name}: {meta['grade_id']} answer was not cleared"
 
 
+def _execute_as_grading_run(nb, work, tmp_path, monkeypatch):
+    """Execute `nb` in `work` as the autograder runs it (CS_LAYERS_GRADING=1, no CIFAR-10)."""
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("CS_LAYERS_GRADING", "1")
+    monkeypatch.setenv("CS_LAYERS_FAST", "1")
+    monkeypatch.setenv("CS_LAYERS_DATA", str(tmp_path / "no-cifar"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+
+
 @pytest.mark.slow
 def test_grading_run_loads_the_checkpoint_instead_of_training(tmp_path, monkeypatch):
     # Under the autograder (CS_LAYERS_GRADING=1) the task2_9 training cell loads the submitted
     # convnet_model.npz instead of training again: grade_model scores that file itself.
     import numpy as np
-    from nbclient import NotebookClient
 
     from cs_layers.cnn import ThreeLayerConvNet, save_model
 
@@ -146,12 +157,7 @@ def test_grading_run_loads_the_checkpoint_instead_of_training(tmp_path, monkeypa
         "assert solver.loss_history == [], 'the grading run trained again'\n"
         "assert model.params['W2'].shape[1] == 17 and solver.model is model\n"))
     nb.cells = keep
-    monkeypatch.setenv("CS_LAYERS_GRADING", "1")
-    monkeypatch.setenv("CS_LAYERS_FAST", "1")
-    monkeypatch.setenv("CS_LAYERS_DATA", str(tmp_path / "no-cifar"))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p))
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+    _execute_as_grading_run(nb, work, tmp_path, monkeypatch)
     printed = "".join(o.get("text", "") for o in keep[4].outputs)
     assert "loaded the submitted convnet_model.npz" in printed, printed
 
@@ -162,7 +168,6 @@ def test_grading_run_of_the_pytorch_notebook_loads_the_challenge_and_trains_a_fe
     # the submitted challenge_model.pt (never overwritten), and every demonstration training runs
     # grading_run.DEMO_BATCHES batches per epoch; the notebook still runs top to bottom.
     import torch
-    from nbclient import NotebookClient
 
     from cs_layers import grading_run, torch_nets
 
@@ -175,12 +180,7 @@ def test_grading_run_of_the_pytorch_notebook_loads_the_challenge_and_trains_a_fe
     nb.cells.append(nbformat.v4.new_code_cell(
         f"assert challenge_history == {{'loss': [], 'val_acc': []}}, 'the grading run trained the challenge'\n"
         f"assert len(history['loss']) == {grading_run.DEMO_BATCHES} * len(history['val_acc']), history\n"))
-    monkeypatch.setenv("CS_LAYERS_GRADING", "1")
-    monkeypatch.setenv("CS_LAYERS_FAST", "1")
-    monkeypatch.setenv("CS_LAYERS_DATA", str(tmp_path / "no-cifar"))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p))
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+    _execute_as_grading_run(nb, work, tmp_path, monkeypatch)
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "grading run: loaded the submitted challenge_model.pt" in printed, printed[-3000:]
     assert (work / "challenge_model.pt").read_bytes() == submitted, "the grading run overwrote the submission"

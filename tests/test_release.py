@@ -214,6 +214,49 @@ def test_short_given_lines_and_prose_are_not_leaks(built, tmp_path):
     assert leakcheck.check_release(tree, ROOT) > 50
 
 
+def test_no_solution_line_is_handed_out_by_given_code_or_a_public_cell():
+    # The leak check cannot search the release for a solution line that the given
+    # code (a docstring formula) or a public notebook cell (a check) also holds, since the release
+    # ships those on purpose; so there must be none.
+    assert leakcheck.handed_out(ROOT) == []
+
+
+def test_the_hints_the_issue_named_no_longer_hand_out_their_line(built):
+    lines = ["dx = dout * (x > 0)", "loss, dscores = softmax_loss(scores, y)",
+             "dx = inv_std / N * (N * dx_hat - sum(dx_hat) - x_hat * sum(dx_hat * x_hat))",
+             "span = size + 2 * pad - kernel"]
+    for f in sorted(built.rglob("*")):
+        if f.is_file() and f.suffix in (".py", ".ipynb", ".md"):
+            text = " ".join(leakcheck.tokens(f.read_text(encoding="utf-8")))
+            for line in lines:
+                assert " ".join(leakcheck.tokens(line)) not in text, f"{f.relative_to(built)} holds {line!r}"
+
+
+def test_every_stubbed_notebook_code_cell_raises_naming_its_task(built, tmp_path):
+    # nbgrader's own stub is a bare `raise NotImplementedError()`; each of ours
+    # names its task and what to write, and running the stubbed cell raises it.
+    found = 0
+    for name in ("ConvolutionalNetworks.ipynb", "PyTorch.ipynb"):
+        nb = nbformat.read(str(built / "assignments/convnets" / name), as_version=4)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type != "code" or not meta.get("solution"):
+                continue
+            found += 1
+            task = meta["grade_id"].split("_")[0] + "_" + meta["grade_id"].split("_")[1]
+            assert "NotImplementedError()" not in cell.source, f"{name}: {meta['grade_id']} has a bare stub"
+            stub = cell.source.index("# YOUR CODE HERE")
+            code = cell.source[:cell.source.index("\n", stub)]   # the cell up to its stub, then the guard
+            guard = cell.source[cell.source.index("\n", stub):].split("\n\n")[0]
+            if guard.strip().startswith("if "):
+                code += "\n" + guard.split("\nstart")[0]
+            namespace = {"data": {"name": "digits"}, "CIFAR_EPOCHS": 1, "NUM_EPOCHS": 1,
+                         "np": np, "ThreeLayerConvNet": None, "Solver": None}
+            with pytest.raises(NotImplementedError, match=f"^{task}: "):
+                exec(compile(code, f"{name}:{meta['grade_id']}", "exec"), namespace)
+    assert found, "no stubbed code cell in the release notebooks"
+
+
 # ---- build failures, on a tiny instructor tree (fast where the build stops before nbgrader) ----
 BEGIN, END = markers.BEGIN, markers.END
 MOD = f"def f(x):\n    # task2_1: f\n    {BEGIN}\n    return_value = x * 41 + x\n    {END}\n    return return_value\n"
@@ -285,6 +328,15 @@ def _nb_cell(tiny, source, **flags):
     cell.metadata["nbgrader"] = {"grade_id": "task2_1_answer", "solution": True, "grade": False,
                                  "locked": False, "schema_version": 3, **flags}
     nbformat.write(new_notebook(cells=[cell]), str(tiny / "assignments/convnets/Tiny.ipynb"))
+
+
+def test_a_solution_line_in_given_code_fails_the_build(tiny, tmp_path, capsys):
+    mod = tiny / "cs_layers" / "mod.py"
+    mod.write_text(mod.read_text().replace("def f(x):\n", 'def f(x):\n    """Returns return_value = x * 41 + x."""\n'))
+    assert grading_main(["release", str(tmp_path / "out"), "--source", str(tiny)]) == 1
+    err = capsys.readouterr().err
+    assert "cs_layers/mod.py:2: solution line from cs_layers/mod.py:5 (task2_1)" in err, err
+    assert "hands them out" in err and not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("typo", ["BEGIN  SOLUTION", "BEGIN SOLUTON", "BEGIN SOLUTION ###", "Begin Solution"])

@@ -33,7 +33,9 @@ def _leaks(text: str, arrays) -> list[float]:
             if abs(v) < 1e-3 or float(v).is_integer():
                 continue
             for form in (f"{v:.4g}", f"{v:.4f}", repr(float(v))[:6], f"{v:.3e}"):
-                if len(form.lstrip("-0.")) >= 3 and re.search(
+                # only forms that carry 4 significant digits: "1.6" (1.6004 to .4g) also
+                # matches an unrelated "1.6e-05" in a message
+                if len(re.sub(r"\D", "", form.split("e")[0]).lstrip("0")) >= 4 and re.search(
                         r"(?<![\d.])" + re.escape(form) + r"(?!\d)", text):
                     found.append(float(v))
                     break

@@ -149,7 +149,8 @@ def test_only_whitelisted_files_are_copied(tmp_path, suite):
     copied = set(os.listdir(tmp_path / "work" / "pkg" / "cs_layers"))
     assert copied <= {p.name for p in REF.glob("*.py")}
     assert not (set(os.listdir(tmp_path / "work")) - {"pkg", "inputs", "outputs", "worker.py", "torch_probes.py",
-                                                         "plan.json"})
+                                                         "plan.json", "reference"})
+    assert os.listdir(tmp_path / "work" / "reference") == ["geometry.py"]   # the instructor's, for given code
 
 
 def test_infinite_loop_times_out_only_its_task(tmp_path, suite):
@@ -297,7 +298,7 @@ def test_inputs_and_plan_are_read_only_to_student_code(tmp_path, suite):
         def relu_forward(x):
             import glob
             done = []
-            for p in ["plan.json", "worker.py"] + glob.glob("inputs/*.npy")[:3]:
+            for p in ["plan.json", "worker.py", "reference/geometry.py"] + glob.glob("inputs/*.npy")[:3]:
                 try:
                     open(p, "w").write("tampered")
                     done.append(p)

@@ -34,7 +34,7 @@ def test_relu_hand_computed():
     out, cache = relu_forward(x)
     check_close(out, np.array([[0.0, 0.0, 2.0]]), 0, "relu out", "relu(x) = max(0, x)")
     check_close(relu_backward(np.array([[5.0, 5.0, 5.0]]), cache), np.array([[0.0, 0.0, 5.0]]), 0,
-                "relu dx", "the gradient passes only where x > 0")
+                "relu dx", "the gradient passes only where the input was positive")
 
 
 def test_softmax_loss_hand_computed():
@@ -86,7 +86,8 @@ def test_relu_and_softmax_match_torch(torch_vjp):
     out, cache = relu_forward(x)
     expected, (expected_dx,) = torch_vjp(tF.relu, [x], dout)
     check_close(out, expected, 0, "relu out vs torch", "relu(x) = max(0, x)")
-    check_close(relu_backward(dout, cache), expected_dx, 0, "relu dx vs torch", "dx = dout where x > 0")
+    check_close(relu_backward(dout, cache), expected_dx, 0, "relu dx vs torch",
+                "the upstream gradient passes where the input was positive, 0 elsewhere")
     y = rng.integers(0, 7, size=6)
     loss, dx = softmax_loss(100 * x, y)  # large scores: only a stable softmax survives
     expected_loss, (expected_dx,) = torch_vjp(

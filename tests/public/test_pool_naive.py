@@ -33,6 +33,34 @@ def test_overlapping_windows_hand_computed():
     check_close(dx, np.array([[[[0.0, 11.0, 0.0]]]]), 0, "pool dx (overlapping windows)", BWD_HINT)
 
 
+TIE_HINT = ("Ties: when several inputs of a window share the max (windows of zeros after a ReLU "
+            "tie all the time), the whole gradient goes to the FIRST of them in row-major order "
+            "(scan the window row by row, left to right), as torch does; not to every tied one.")
+
+
+def test_ties_send_the_gradient_to_the_first_max_in_row_major_order():
+    x = np.array([[[[0.0, 0, 2, 1],      # window 1: all zeros (a ReLU output); window 2: 2 ties 2
+                    [0, 0, 1, 2],
+                    [3, 1, 0, 5],        # window 3: 3 ties 3 (first in row 0); window 4: a single max
+                    [0, 3, 0, 0]]]])
+    out, cache = max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    check_close(out, np.array([[[[0.0, 2], [3, 5]]]]), 0, "pool out (windows with ties)", FWD_HINT)
+    dx = max_pool_backward_naive(np.array([[[[1.0, 2], [3, 4]]]]), cache)
+    expected = np.zeros_like(x)
+    expected[0, 0, 0, 0], expected[0, 0, 0, 2], expected[0, 0, 2, 0], expected[0, 0, 2, 3] = 1, 2, 3, 4
+    check_close(dx, expected, 0, "pool dx (windows with ties)", TIE_HINT)
+
+
+@given(case=pool_cases())
+def test_ties_after_relu_match_torch(case, torch_vjp):
+    x, pool_param = case
+    x = np.maximum(np.round(x * 2), 0)   # small integers, most of them 0: ties in most windows
+    dout = np.random.default_rng(0).standard_normal(max_pool_forward_naive(x, pool_param)[0].shape)
+    _, cache = max_pool_forward_naive(x, pool_param)
+    _, (dx_torch,) = torch_vjp(_torch_pool(pool_param), [x], dout)
+    check_close(max_pool_backward_naive(dout, cache), dx_torch, 1e-12, "pool dx vs torch (ties)", TIE_HINT)
+
+
 def test_forward_cs231n_fixture():
     x = np.linspace(-0.3, 0.4, num=2 * 3 * 4 * 4).reshape(2, 3, 4, 4)
     out, _ = max_pool_forward_naive(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
