@@ -66,7 +66,9 @@ def test_load_patterns_split_dict():
         assert (np.bincount(d[split], minlength=10) == n // 10).all()
     # val and test do not depend on the size of the training split, and differ from it
     other = D.load_patterns(num_training=10, num_validation=20, num_test=30, subtract_mean=False)
-    np.testing.assert_allclose(other["X_test"], d["X_test"] + d["mean_image"], atol=1e-3)
+    np.testing.assert_allclose(other["X_test"], d["X_test"] * d["pixel_std"] + d["mean_image"], atol=1e-3)
+    assert other["pixel_std"] == 1.0 and 30 < d["pixel_std"] < 120   # unit scale: one global std
+    np.testing.assert_allclose(d["X_train"].std(), 1.0, rtol=1e-4)
     assert not np.array_equal(other["X_val"][:10], other["X_train"][:10])
     with pytest.raises(ValueError, match="num_training"):
         D.load_patterns(num_training=0)
