@@ -8,9 +8,7 @@ two-layer MLP trained the same way does not: neither one with at least as many p
 one with a hidden layer of 1000 units (about 90 times as many). The measured accuracies over
 several seeds are in datasets/README.md. Slow (three short trainings on the CPU).
 """
-import numpy as np
 import pytest
-
 from test_patterns_gap import notebook_cell_source
 
 torch = pytest.importorskip("torch")
