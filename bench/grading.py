@@ -16,6 +16,8 @@ and disk filling across processes, a daemon). It grades, side by side in one run
 with `python -m grading autograde --jobs J --timeout-per-submission D` end to end, and checks:
 every honest student's grade is the same in both runs, and
 T <= H + D x hostile / J  (the deadline bounds what a hostile student costs).
+It also prints the CPU seconds of the honest run per submission (grader, sandboxes, nbgrader,
+kernels and workers together; counted in a cgroup v1 cpuacct group, where the machine has one).
 
 --notebooks grades complete submissions: each honest one also carries a trained
 convnet_model.npz and challenge_model.pt (trained once here) and both notebooks, executed by
@@ -27,8 +29,10 @@ minutes) with --jobs 2, extrapolated linearly from H when N < 100 (and said so).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -158,12 +162,44 @@ def make_class(root: Path, n: int, hostile: float, model: Path | None = None,
     return honest, bad
 
 
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")  # cgroup v1: counts every descendant, sandboxed ones too
+
+
+@contextlib.contextmanager
+def cpu_group():
+    """A cpuacct cgroup for one grading run: (enter, seconds) callables, or None where unavailable.
+
+    The sandbox moves its processes into memory and pids groups only, so on cgroup v1 the
+    CPU of nbgrader, the kernels and the workers is counted here. (On cgroup v2 it is not
+    measured: the sandbox's groups leave this one.)
+    """
+    d = CPUACCT / f"cs-layers-bench-{os.getpid()}-{time.monotonic_ns()}"
+    try:
+        d.mkdir()
+    except OSError:
+        yield None
+        return
+    try:
+        yield (lambda: (d / "cgroup.procs").write_text(str(os.getpid())),
+               lambda: int((d / "cpuacct.usage").read_text()) / 1e9)
+    finally:
+        for _ in range(100):  # empty once the run's last process is reaped
+            try:
+                d.rmdir()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+
 def grade(subs: Path, out: Path, args, seed: Path) -> tuple[float, dict]:
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "grading", "autograde", str(subs), "--out",
-                           str(out), "--jobs", str(args.jobs), "--quiet", "--seed-file", str(seed),
-                           "--timeout-per-submission", str(args.timeout),
-                           "--sandbox", args.sandbox], cwd=REPO, capture_output=True, text=True)
+    with cpu_group() as group:
+        proc = subprocess.run([sys.executable, "-m", "grading", "autograde", str(subs), "--out",
+                               str(out), "--jobs", str(args.jobs), "--quiet", "--seed-file", str(seed),
+                               "--timeout-per-submission", str(args.timeout),
+                               "--sandbox", args.sandbox], cwd=REPO, capture_output=True, text=True,
+                              preexec_fn=group[0] if group else None)
+        cpu_s = group[1]() if group else None
     took = time.monotonic() - start
     if proc.returncode != 0:
         print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
@@ -171,7 +207,7 @@ def grade(subs: Path, out: Path, args, seed: Path) -> tuple[float, dict]:
     records = {p.stem: json.loads(p.read_text()) for p in (out / "results").glob("*.json")}
     with open(out / "grades.csv", newline="") as f:
         grades = {(r["student_id"], r["task"]): (r["score"], r["status"]) for r in csv.DictReader(f)}
-    return took, {"records": records, "grades": grades, "stdout": proc.stdout}
+    return took, {"records": records, "grades": grades, "stdout": proc.stdout, "cpu_s": cpu_s}
 
 
 def main(argv=None) -> int:
@@ -223,6 +259,12 @@ def main(argv=None) -> int:
         value = recs[sid].get("usage", {}).get(what)
         print(f"{what}: {f'{value:g} MiB ({sid})' if value is not None else 'not measured here'}")
     print(f"honest students whose grade changed beside hostile ones: {changed or 'none'}")
+    if h["cpu_s"] is not None:
+        print(f"CPU of the honest run (grader, sandboxes, nbgrader, kernels): {h['cpu_s']:.0f} s, "
+              f"{h['cpu_s'] / max(len(honest), 1):.1f} s per submission; wall "
+              f"{h_time / max(len(honest), 1):.1f} s per submission with --jobs {args.jobs}")
+    else:
+        print("CPU of the honest run: not measured here (needs the cgroup v1 cpuacct hierarchy)")
     if args.notebooks:
         per_100 = h_time * 100 / max(len(honest), 1)
         note = "" if len(honest) >= 100 else f" (extrapolated from {len(honest)})"

@@ -163,6 +163,29 @@ def test_grading_run_loads_the_checkpoint_instead_of_training(tmp_path, monkeypa
 
 
 @pytest.mark.slow
+def test_grading_run_shortens_the_demonstrations_and_still_checks_overfitting(tmp_path, monkeypatch):
+    # Under the autograder the speed tests run on 4 images and the overfitting demonstration
+    # trains 5 epochs instead of 15; task2_8_overfit still asserts 90% training accuracy.
+    work = tmp_path / "assignments" / "convnets"
+    work.mkdir(parents=True)
+    nb = load("ConvolutionalNetworks.ipynb")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    keep = [next(c for c in code if "%autoreload" in c.source)]
+    keep += [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    keep += [c for c in code if 'get_data("auto")' in c.source]
+    keep += [c for c in code if "import ThreeLayerConvNet" in c.source]
+    keep += [c for c in code if "num_epochs=OVERFIT_EPOCHS" in c.source]
+    keep += [c for c in code if c.metadata.get("nbgrader", {}).get("grade_id") == "task2_8_overfit"]
+    assert len(keep) == 6, "the setup, parameters, data, import, overfit and task2_8_overfit cells must exist"
+    keep.append(nbformat.v4.new_code_cell(
+        "assert (SPEED_N, IMAGE_SIZE, OVERFIT_EPOCHS) == (4, 50, 5) and solver.num_epochs == 5\n"))
+    nb.cells = keep
+    _execute_as_grading_run(nb, work, tmp_path, monkeypatch)
+    printed = "".join(o.get("text", "") for o in keep[5].outputs)
+    assert "training accuracy on 100 examples after 5 epochs" in printed, printed
+
+
+@pytest.mark.slow
 def test_grading_run_of_the_pytorch_notebook_loads_the_challenge_and_trains_a_few_batches(tmp_path, monkeypatch):
     # Under the autograder (CS_LAYERS_GRADING=1, cs_layers.grading_run) the challenge cell loads
     # the submitted challenge_model.pt (never overwritten), and every demonstration training runs

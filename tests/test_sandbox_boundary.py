@@ -397,16 +397,20 @@ def test_notebooks_share_the_submission_deadline(tmp_path, monkeypatch):
     monkeypatch.setattr(notebooks, "get_template", lambda *a, **k: template)
     walls = []
 
-    def fake_grade(staging, sid, nb, template, *, workdir, limits, fast):
+    def fake_run(course, sid, nbs, limits, fast):  # the one nbgrader run of both notebooks
         walls.append(limits.wall_s)
-        time.sleep(1.5)  # the first notebook uses up the budget
-        return notebooks.Outcome(nb, "ok", "", {}, 1.5)
-    monkeypatch.setattr(notebooks, "grade_notebook", fake_grade)
+        time.sleep(1.5)  # it uses up the budget and fails: no notebook is run again on its own
+        return sandbox.RunResult(1, "crash", "", 1.5, ())
+    monkeypatch.setattr(notebooks, "_stage_course", lambda *a, **k: None)
+    monkeypatch.setattr(notebooks, "_run", fake_run)
     res = notebooks.grade_notebooks(staging, "s1", workdir=tmp_path / "nb",
                                     deadline=time.monotonic() + 1.0)
     assert len(walls) == 1 and walls[0] <= 1.0, walls
-    second = [r for r in res if r.status == "timeout"]
-    assert second and all("time budget" in r.message for r in second), res
+    assert all(r.status == "error" and "exit code 1" in r.message for r in res), res
+    res = notebooks.grade_notebooks(staging, "s1", workdir=tmp_path / "nb",
+                                    deadline=time.monotonic() - 0.1)
+    assert len(walls) == 1 and all(r.status == "timeout" and "time budget" in r.message
+                                   for r in res), res
 
 
 @needs_root
