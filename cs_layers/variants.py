@@ -66,10 +66,11 @@ class _Net:
     def _backward(self, scores, y, caches):
         """(loss, grads): softmax loss of the scores, back through the layers in reverse."""
         total, upstream = softmax_loss(scores, y)
-        grads = {}
+        named = []  # (parameter name, gradient) pairs, last layer first
         for (_, backward, names, _), cache in zip(self.layers[::-1], caches[::-1]):
             upstream, *param_grads = backward(upstream, cache)
-            grads.update(zip(names, param_grads))
+            named += zip(names, param_grads)
+        grads = dict(named)
         for k, v in self.params.items():
             if k.startswith("W"):
                 total += 0.5 * self.reg * float(np.sum(v * v))
