@@ -35,10 +35,10 @@ lint: venv $(VENV)/.dev-installed
 check: lint
 	$(PY) -m pytest -m "not slow" -n 2
 
-# The whole suite on 2 workers, one test file per worker at a time: the tests of a session
-# artefact (tests/session.py) sit in one file, so one worker makes it.
+# The whole suite on 2 workers, one test file per worker at a time, the longest first
+# (tests/xdist_order.py); each session artefact (tests/session.py) is made once for both.
 test: lint
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -p tests.xdist_order -n 2 --dist loadfile
 
 # Benchmarks only: unset the OpenBLAS overrides for this command alone (never in tests).
 BENCH := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY)

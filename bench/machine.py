@@ -10,7 +10,7 @@ import platform
 import numpy as np
 from threadpoolctl import threadpool_info
 
-from cs_layers import batch_chunks
+from cs_layers import allocator, batch_chunks
 
 
 def blas_threads():
@@ -28,10 +28,12 @@ def describe(threads):
             if load[0] > (os.cpu_count() or 1) else "")
     lines = [f"threads: {threads} for numpy's BLAS (threadpoolctl) and torch "
              f"(torch.get_num_threads() = {torch.get_num_threads()}), "
-             f"{batch_chunks.THREADS} for the fast pooling chunks; {os.cpu_count()} CPUs; "
+             f"{batch_chunks.THREADS} for the fast pooling chunks (1 below "
+             f"{batch_chunks.PARALLEL_BYTES >> 20} MiB of input); {os.cpu_count()} CPUs; "
              f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}{busy}",
              f"numpy {np.__version__}, torch {torch.__version__}, python {platform.python_version()}, "
-             f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}"]
+             f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, freed memory kept "
+             f"for the next arrays (cs_layers.allocator): {'yes' if allocator.keep_freed_memory() else 'no'}"]
     for lib in threadpool_info():
         lines.append("  {user_api}: internal_api={internal_api} version={version} "
                      "kernel={arch} num_threads={num_threads} ({prefix})".format(

@@ -4,7 +4,9 @@ The fast pooling layers are bound by memory traffic, not arithmetic: each window
 offset is a strided slice that touches every cache line of the input again. Cut
 into chunks of a few images that fit the CPU cache, the second and later touches
 are cheap; and numpy releases the GIL inside its loops, so two chunks can run on
-two cores at once (as torch's own kernels do). Nothing here changes a result:
+two cores at once (as torch's own kernels do). A small batch (under PARALLEL_BYTES
+of input in all) stays on the calling thread: there, starting and joining a thread
+costs more than the second core saves. Nothing here changes a result:
 each chunk is computed exactly as the whole batch would be, into its own slice
 of the output.
 
@@ -20,6 +22,7 @@ import os
 import threading
 
 CHUNK_BYTES = 1 << 20  # input bytes per chunk: well inside a 1 MiB L2 cache with the outputs
+PARALLEL_BYTES = 4 << 20  # less input than this in all: every chunk on the calling thread
 MAX_THREADS = 4
 
 
@@ -57,13 +60,15 @@ def chunk_slices(n, item_bytes, threads=None):
 
 
 def for_batch_chunks(fill, n, item_bytes):
-    """Call fill(s) once for each slice s of chunk_slices(n, item_bytes), on up to THREADS threads.
+    """Call fill(s) once for each slice s of chunk_slices(n, item_bytes, threads), on `threads`
+    threads: THREADS, or only the calling thread when n * item_bytes < PARALLEL_BYTES.
 
     fill must write only into its own slice of the outputs. If a chunk raises, no new
     chunk starts, and the exception of the first failed chunk is raised here once every
     thread has stopped (so nothing writes into the outputs after this returns).
     """
-    slices = chunk_slices(n, item_bytes)
+    threads = THREADS if n * item_bytes >= PARALLEL_BYTES else 1
+    slices = chunk_slices(n, item_bytes, threads)
     todo = iter(slices)
     lock = threading.Lock()
     errors = []  # (chunk start, exception)
@@ -81,7 +86,7 @@ def for_batch_chunks(fill, n, item_bytes):
                     errors.append((s.start, error))
 
     helpers = []
-    for _ in range(min(THREADS, len(slices)) - 1):
+    for _ in range(min(threads, len(slices)) - 1):
         thread = threading.Thread(target=work, name="cs_layers-chunk", daemon=True)
         try:
             thread.start()

@@ -1,7 +1,7 @@
 """The course table: every task, and the names the student's tools and the grader share.
 
 One row per task. Everything else is derived from it: the points of the hidden tests and
-the checkpoint (grading/hidden_tests.py), the file a task lives in, which notebook and
+the checkpoint (grading/hidden_tests/points.py), the file a task lives in, which notebook and
 section a stub message points to, the rows of grades.csv, the task list of
 `python -m cs_layers.check`. tests/test_course.py checks that the pytest markers in
 pyproject.toml, docs/tasks.md and the `# taskX_Y: name` lines above the solution regions
@@ -19,7 +19,11 @@ NOTEBOOK_DIR = f"assignments/{ASSIGNMENT}"
 NOTEBOOKS = ("ConvolutionalNetworks", "PyTorch")  # NOTEBOOK_DIR/<name>.ipynb
 MODEL_FILE = "convnet_model.npz"  # task2_9's checkpoint, saved in NOTEBOOK_DIR
 CHALLENGE_FILE = "challenge_model.pt"  # task3_5's weights, saved in NOTEBOOK_DIR
-MAX_MODEL_BYTES = 50 << 20  # the checkpoint and the challenge weights, uncompressed: submit and grader
+# Size caps, the same for the student's submit and the grader (a file over its cap is refused).
+MAX_PY_BYTES = 1 << 20  # one cs_layers/*.py module
+MAX_NOTEBOOK_BYTES = 50 << 20  # one notebook (outputs with images)
+MAX_MODEL_BYTES = 50 << 20  # the checkpoint and the challenge weights, uncompressed
+MAX_CHALLENGE_PARAMS = 5_000_000  # parameters of the challenge model (task3_5)
 PARAM_NAMES = ("W1", "b1", "W2", "b2", "W3", "b3")  # the ThreeLayerConvNet's parameters, in a checkpoint
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # a submission's name
 
@@ -86,6 +90,15 @@ TASKS = (
 )
 BY_ID = {t.id: t for t in TASKS}
 TASK_IDS = tuple(BY_ID)
+
+
+def size_cap(relpath: str) -> int:
+    """The most bytes (uncompressed) a submitted file may hold: by kind, .py, .ipynb, or a model."""
+    if relpath.endswith(".py"):
+        return MAX_PY_BYTES
+    if relpath.endswith(".ipynb"):
+        return MAX_NOTEBOOK_BYTES
+    return MAX_MODEL_BYTES
 
 
 def task_key(task_id: str) -> tuple[int, int]:

@@ -46,10 +46,6 @@ CHALLENGE = f"{NB_DIR}/{course.CHALLENGE_FILE}"
 MANIFEST = f"{NB_DIR}/.release_manifest.json"
 MODEL_KEYS = course.PARAM_NAMES
 DEFAULT_MAX_MB = 20.0
-# The grader's per-file limits before compression (grading/unpack.py; a test keeps them equal).
-MAX_PY_BYTES = 1 << 20
-MAX_NOTEBOOK_BYTES = 50 << 20
-MAX_MODEL_BYTES = course.MAX_MODEL_BYTES
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.py$")
 
 
@@ -65,11 +61,6 @@ def graded_files(root):
     """Relative paths of every file the submission must hold."""
     py = sorted(f"cs_layers/{p.name}" for p in (root / "cs_layers").glob("*.py") if _MODULE.match(p.name))
     return py + NOTEBOOKS + [MODEL, CHALLENGE]
-
-
-def _limit(rel):
-    return MAX_PY_BYTES if rel.endswith(".py") else MAX_NOTEBOOK_BYTES if rel.endswith(".ipynb") \
-        else MAX_MODEL_BYTES
 
 
 def read_packed(root, rel):
@@ -92,7 +83,7 @@ def read_packed(root, rel):
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise Refused(f"{rel}: is not a regular file; restore it from the release.")
-        limit = _limit(rel)
+        limit = course.size_cap(rel)  # the grader's cap (grading/unpack.py), before compression
         data = f.read(limit + 1)
     if len(data) > limit:
         raise Refused(f"{rel}: over {limit >> 20} MiB, the grader's limit for this file; "

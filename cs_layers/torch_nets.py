@@ -28,8 +28,6 @@ from cs_layers import course
 
 DATASETS = ("patterns", "digits", "cifar10")  # the names get_data gives its datasets
 CHALLENGE_FILE = course.CHALLENGE_FILE  # saved in assignments/convnets/, next to convnet_model.npz
-MAX_CHALLENGE_PARAMS = 5_000_000  # the grader refuses a larger challenge model
-MAX_CHALLENGE_BYTES = course.MAX_MODEL_BYTES  # ... and a larger weights file
 
 
 # ---------------------------------------------------------------- given helpers
@@ -267,7 +265,7 @@ def challenge_model(dataset="patterns"):
     - dataset: "patterns", "digits" or "cifar10", so that each dataset can get its own size of net
 
     Returns an nn.Module mapping (N, 3, 32, 32) float32 images (as image_tensors
-    makes them) to (N, 10) scores, with at most MAX_CHALLENGE_PARAMS parameters.
+    makes them) to (N, 10) scores, with at most course.MAX_CHALLENGE_PARAMS parameters.
     The grader builds it with this function, loads your saved weights into it,
     and runs it in eval mode on held-out test images.
     """
@@ -310,9 +308,9 @@ def load_challenge(path, *, map_location="cpu"):
     Raises ValueError with what to do when the file is not a challenge file.
     """
     path = Path(path)
-    if path.stat().st_size > MAX_CHALLENGE_BYTES:
+    if path.stat().st_size > course.MAX_MODEL_BYTES:
         raise ValueError(f"{path} is {path.stat().st_size >> 20} MiB; the limit is "
-                         f"{MAX_CHALLENGE_BYTES >> 20} MiB: use a smaller challenge model")
+                         f"{course.MAX_MODEL_BYTES >> 20} MiB: use a smaller challenge model")
     saved = torch.load(path, map_location=map_location, weights_only=True)
     if not isinstance(saved, dict) or saved.get("dataset") not in DATASETS \
             or not isinstance(saved.get("state_dict"), dict):
@@ -320,8 +318,8 @@ def load_challenge(path, *, map_location="cpu"):
                          "torch_nets.save_challenge(model, dataset, path)")
     model = challenge_model(saved["dataset"])
     n_params = sum(p.numel() for p in model.parameters())
-    if n_params > MAX_CHALLENGE_PARAMS:
+    if n_params > course.MAX_CHALLENGE_PARAMS:
         raise ValueError(f"challenge_model({saved['dataset']!r}) has {n_params} parameters; "
-                         f"the limit is {MAX_CHALLENGE_PARAMS}")
+                         f"the limit is {course.MAX_CHALLENGE_PARAMS}")
     model.load_state_dict(saved["state_dict"], strict=True)
     return model.eval(), saved["dataset"]

@@ -32,7 +32,6 @@ import logging
 import multiprocessing
 import os
 import re
-import signal
 import sys
 import tempfile
 import time
@@ -644,16 +643,12 @@ def _main(argv=None) -> int:
         return 1
     print(layer_report(), flush=True)
     _remove_stale_tmp(results_dir)
-    signal.signal(signal.SIGTERM, _terminate)  # a polite kill still removes the work folders
+    workspace.exit_on_sigterm()  # a polite kill still removes the work folders
     with workspace.run_folder() as (_, stale):
         for path in stale:
             print(f"removed {path}: work folder of an earlier grading run that was killed",
                   flush=True)
         return _run(args, parser, out, results_dir)
-
-
-def _terminate(signum, frame):
-    raise SystemExit(128 + signum)
 
 
 def _run(args, parser, out: Path, results_dir: Path) -> int:

@@ -39,7 +39,6 @@ from grading import safeio
 
 ASSIGNMENT = course.ASSIGNMENT
 DB_NAME = "gradebook.db"
-MAX_NOTEBOOK_BYTES = 50 << 20  # an autograded notebook larger than this is not copied out
 EXPORT_CSV = "nbgrader_grades.csv"  # where `nbgrader export` writes in OUT (never grades.csv)
 TASK_OF = re.compile(r"^(task\d+_\d+)")
 CONFIG_TAIL = f"""
@@ -169,7 +168,7 @@ def _copy_notebook(src: Path | None, dest: Path) -> None:
         return
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:  # written in the sandbox: never follow a link, block on a FIFO or copy without bound
-        safeio.copy_bounded(src, dest, MAX_NOTEBOOK_BYTES)
+        safeio.copy_bounded(src, dest, course.MAX_NOTEBOOK_BYTES)
     except safeio.Unsafe:
         dest.unlink(missing_ok=True)
 

@@ -3,7 +3,7 @@
 Trust level, said plainly: nbgrader's grade cells run in the STUDENT'S kernel, next to
 the student's own code, so a determined student can make them pass (or edit the private
 gradebook the sandboxed nbgrader writes). The notebook scores are therefore advisory; the
-tamper-proof verdict on the module is the hidden tests (grading/hidden_tests.py), and
+tamper-proof verdict on the module is the hidden tests (grading/hidden_tests/), and
 task2_9 is graded from the checkpoint by hidden_tests.grade_model. What this module does
 guarantee: the kernel runs in the sandbox (it sees no instructor tree, hidden tests,
 gradebook or other submission), a crash or timeout is never exported as a plain zero, and
@@ -169,7 +169,8 @@ def _template_key(source_root: Path) -> str:
     return h.hexdigest()[:20]
 
 
-def _read_cells(nb_path: Path) -> dict:
+def read_cells(nb_path: Path) -> dict:
+    """{grade_id: Cell} of a notebook's nbgrader cells (points, kind, lock, checksum)."""
     import nbformat
     from nbgrader import utils
 
@@ -206,7 +207,7 @@ def build_template(dest: Path, source_root: Path = REPO_ROOT) -> Template:
         raise RuntimeError(f"nbgrader generate_assignment failed (exit {proc.returncode}):\n"
                            f"{proc.stderr[-3000:]}\nFix the source notebook cell it names, "
                            "then grade again.")
-    cells = {name: _read_cells(dest / "release" / ASSIGNMENT / f"{name}.ipynb") for name in NOTEBOOKS}
+    cells = {name: read_cells(dest / "release" / ASSIGNMENT / f"{name}.ipynb") for name in NOTEBOOKS}
     for name in NOTEBOOKS:
         (src / f"{name}.ipynb").unlink()  # no solutions stay in the template
     for f in _given_modules(source_root):
@@ -454,12 +455,13 @@ def task_layout() -> list[tuple[str, float]]:
     """(row, max_score) of every notebook row, in order, from the source notebooks."""
     rows = []
     for nb in NOTEBOOKS:
-        cells = _read_cells(REPO_ROOT / "assignments" / ASSIGNMENT / f"{nb}.ipynb")
-        rows += [(r.task, r.max_score) for r in _task_results(Outcome(nb, "missing"), cells)]
+        cells = read_cells(REPO_ROOT / "assignments" / ASSIGNMENT / f"{nb}.ipynb")
+        rows += [(r.task, r.max_score) for r in task_results(Outcome(nb, "missing"), cells)]
     return rows
 
 
-def _task_results(outcome: Outcome, cells: dict) -> list[TaskResult]:
+def task_results(outcome: Outcome, cells: dict) -> list[TaskResult]:
+    """One `nb:<task>` TaskResult per task of a notebook, from its grading outcome and its cells."""
     groups: dict[tuple[str, bool], list[Cell]] = {}
     for spec in cells.values():
         m = TASK_OF.match(spec.grade_id)
@@ -512,10 +514,10 @@ def grade_notebooks(staging: Path, student_id: str, *, workdir: Path, limits: Li
     present = [nb for nb in NOTEBOOKS
                if (Path(staging) / "assignments" / ASSIGNMENT / f"{nb}.ipynb").is_file()]
     if not present and course_out is None:  # nothing to run or record: no nbgrader needed
-        return [r for nb in NOTEBOOKS for r in _task_results(
+        return [r for nb in NOTEBOOKS for r in task_results(
             Outcome(nb, "missing", f"assignments/{ASSIGNMENT}/{nb}.ipynb is not in the "
                                    "submission; add it and submit again"),
-            _read_cells(REPO_ROOT / "assignments" / ASSIGNMENT / f"{nb}.ipynb"))]
+            read_cells(REPO_ROOT / "assignments" / ASSIGNMENT / f"{nb}.ipynb"))]
     template = get_template(Path(course_out) / ".nbgrader_template" if course_out else None)
     start = time.monotonic()
     left = None if deadline is None else deadline - start
@@ -542,7 +544,7 @@ def grade_notebooks(staging: Path, student_id: str, *, workdir: Path, limits: Li
     for outcome in outcomes:
         log.info("notebook %s of %s: %s (%.1f s since the notebooks started)", outcome.notebook,
                  student_id, outcome.status, time.monotonic() - start)
-        results += _task_results(outcome, template.cells[outcome.notebook])
+        results += task_results(outcome, template.cells[outcome.notebook])
     if course_out is not None:
         from grading import gradebook
         gradebook.record(Path(course_out), template, student_id, outcomes)

@@ -43,7 +43,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -105,8 +105,32 @@ def _system_ro_paths() -> list[str]:
     return [p for p in ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32") if os.path.lexists(p)]
 
 
-def _is_root() -> bool:
+def _euid_is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+@dataclass(frozen=True)
+class Host:
+    """What this machine offers the sandbox. HOST is the real one; a test describes another
+    machine by passing its own to check_mode, detect_layers and run_sandboxed (or by setting
+    HOST, for a path that goes through the autograder).
+
+    - root: the grader runs as root (it can hand student code a throw-away uid)
+    - namespaces: namespace backends (bwrap, unshare) may be tried; False: as on a machine
+      without them
+    - probe: (host, backend, userns) -> (works, why); default probe_backend, which runs `true`
+      through the backend's whole chain once
+    """
+
+    root: bool = field(default_factory=_euid_is_root)
+    namespaces: bool = True
+    probe: Callable[..., tuple[bool, str]] | None = None
+
+    def try_backend(self, backend: str, userns: bool = False) -> tuple[bool, str]:
+        return (self.probe or probe_backend)(self, backend, userns)
+
+
+HOST = Host()
 
 
 def _default_env(workdir: Path) -> dict[str, str]:
@@ -197,10 +221,10 @@ def _unshare_command(argv, workdir: Path, env, limits: Limits, ro_paths, uid, ro
     return [_which("unshare"), *flags, "--", "/bin/sh", "-c", "\n".join(lines)]
 
 
-def _bwrap_command(argv, workdir: Path, env, limits: Limits, ro_paths, uid) -> list[str]:
+def _bwrap_command(argv, workdir: Path, env, limits: Limits, ro_paths, uid, root: bool) -> list[str]:
     cmd = [_which("bwrap"), "--die-with-parent", "--new-session", "--unshare-ipc", "--unshare-pid",
            "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
-    if not _is_root():
+    if not root:
         cmd.append("--unshare-user")
     extra = [str(p) for p in ro_paths] + [f for f in _EXTRA_RO_FILES if os.path.exists(f)]
     parents = sorted({str(a) for p in extra + [str(workdir)] for a in Path(p).parents} - {"/"})
@@ -249,17 +273,17 @@ def _rlimit_preexec(limits: Limits):
     return apply
 
 
-def _probe(backend: str, userns: bool = False) -> tuple[bool, str]:
+def probe_backend(host: Host, backend: str, userns: bool = False) -> tuple[bool, str]:
     """Run `true` through the full sandbox chain once; (works, reason)."""
     with tempfile.TemporaryDirectory(prefix="sandbox-probe-") as tmp:
         work, root = Path(tmp, "work"), Path(tmp, "root")
         work.mkdir()
         root.mkdir()
-        uid = _UID_BASE if _is_root() and shutil.which("setpriv", path=_SYSTEM_PATH) else None
+        uid = _UID_BASE if host.root and shutil.which("setpriv", path=_SYSTEM_PATH) else None
         limits = Limits(wall_s=20)
         argv = ["/bin/sh", "-c", "true"]
         if backend == "bwrap":
-            cmd = _bwrap_command(argv, work, {}, limits, (), uid)
+            cmd = _bwrap_command(argv, work, {}, limits, (), uid, host.root)
         else:
             cmd = _unshare_command(argv, work, {}, limits, (), uid, root, userns)
         try:
@@ -287,27 +311,31 @@ def set_mode(new: str) -> None:
     if new not in MODES:
         raise ValueError(f"--sandbox {new!r}: choose one of {', '.join(MODES)}")
     os.environ[MODE_ENV] = new
-    _backend.cache_clear()
-    detect_layers.cache_clear()
 
 
-def can_drop_privileges() -> bool:
-    return _is_root() and shutil.which("setpriv", path=_SYSTEM_PATH) is not None
+def can_drop_privileges(host: Host | None = None) -> bool:
+    return (host or HOST).root and shutil.which("setpriv", path=_SYSTEM_PATH) is not None
 
 
-@functools.lru_cache(maxsize=1)
-def _backend() -> tuple[str | None, bool, str]:
-    """(backend, userns, why) for mode(): backend is 'bwrap', 'unshare' or None."""
-    m = mode()
+def backend(host: Host | None = None) -> tuple[str | None, bool, str]:
+    """(backend, userns, why) for mode() on `host` (default HOST): backend is 'bwrap',
+    'unshare' or None. Probed once per host and mode in a process."""
+    return _backend_for(host or HOST, mode())
+
+
+@functools.lru_cache(maxsize=16)
+def _backend_for(host: Host, m: str) -> tuple[str | None, bool, str]:
     if m in ("none", "unsafe"):
         return None, False, f"--sandbox {m}: no namespaces by choice"
+    if not host.namespaces:
+        return None, False, "namespace backends are off on this host"
     if not sys.platform.startswith("linux"):
         return None, False, f"no Linux namespaces on {sys.platform}"
     reasons = []
-    needed = ["unshare", "chroot", "prlimit", "env", "mount"] + (["setpriv"] if _is_root() else [])
+    needed = ["unshare", "chroot", "prlimit", "env", "mount"] + (["setpriv"] if host.root else [])
     if m in ("auto", "bwrap"):
         if shutil.which("bwrap", path=_SYSTEM_PATH) and shutil.which("prlimit", path=_SYSTEM_PATH):
-            ok, why = _probe("bwrap")
+            ok, why = host.try_backend("bwrap")
             if ok:
                 return "bwrap", False, "bubblewrap"
             reasons.append(why)
@@ -319,19 +347,19 @@ def _backend() -> tuple[str | None, bool, str]:
     if missing:
         reasons.append(f"missing {', '.join(missing)} (Debian: util-linux, coreutils)")
         return None, False, "; ".join(reasons)
-    ok, why = _probe("unshare", userns=False)
+    ok, why = host.try_backend("unshare", userns=False)
     if ok:
         return "unshare", False, "util-linux unshare" + (f" ({reasons[0]})" if reasons else "")
     reasons.append(why)
-    if not _is_root():
-        ok, why = _probe("unshare", userns=True)
+    if not host.root:
+        ok, why = host.try_backend("unshare", userns=True)
         if ok:
             return "unshare", True, "util-linux unshare in a user namespace (unshare -U -r)"
         reasons.append(why)
     return None, False, "; ".join(reasons)
 
 
-def check_mode() -> str:
+def check_mode(host: Host | None = None) -> str:
     """The backend student code will run under ('bwrap', 'unshare', 'none' or 'unsafe').
 
     Raises SandboxRefused when the requested backend does not work here, or when no
@@ -339,19 +367,20 @@ def check_mode() -> str:
     (not root, or no setpriv): student code would then run as the grader itself, able to
     read the reference and rewrite the results. `--sandbox unsafe` accepts that risk.
     """
+    host = host or HOST
     m = mode()
-    backend, _, why = _backend()
-    if backend is not None:
-        return backend
+    chosen, _, why = backend(host)
+    if chosen is not None:
+        return chosen
     if m in ("bwrap", "unshare"):
         raise SandboxRefused(f"--sandbox {m} does not work on this machine: {why}. Install it "
                              "(Debian: apt-get install -y bubblewrap util-linux), or choose "
                              "--sandbox auto / none")
     if m == "unsafe":
         return "unsafe"
-    if can_drop_privileges():
+    if can_drop_privileges(host):
         return "none"
-    who = "the grader is not root" if _is_root() is False else "setpriv (util-linux) is missing"
+    who = "the grader is not root" if not host.root else "setpriv (util-linux) is missing"
     raise SandboxRefused(
         f"refusing to run student code: no namespace sandbox here ({why}) and {who}, so "
         "student code would run as the grader's own user, able to read the reference "
@@ -359,16 +388,26 @@ def check_mode() -> str:
         "uid), install bubblewrap, or pass --sandbox unsafe on a machine you can throw away")
 
 
-@functools.lru_cache(maxsize=1)
-def detect_layers() -> dict[str, tuple[bool, str]]:
-    """Which isolation layers are active here, and why one is missing.
+def redetect() -> None:
+    """Forget what was probed (backends, layers): the next call probes again and logs again."""
+    _backend_for.cache_clear()
+    _layers_for.cache_clear()
+
+
+def detect_layers(host: Host | None = None) -> dict[str, tuple[bool, str]]:
+    """Which isolation layers are active on `host` (default HOST), and why one is missing.
 
     Returns {layer name: (active, explanation)} for LAYER_NAMES. Logs a warning
-    for each missing layer (once per process).
+    for each missing layer (once per process, host and mode).
     """
-    backend, userns, why = _backend()
-    ns = backend is not None
-    if _is_root():
+    return _layers_for(host or HOST, mode())
+
+
+@functools.lru_cache(maxsize=16)
+def _layers_for(host: Host, m: str) -> dict[str, tuple[bool, str]]:
+    chosen, userns, why = _backend_for(host, m)
+    ns = chosen is not None
+    if host.root:
         uid_layer = (
             (True, f"runs as a fresh uid >= {_UID_BASE} (setpriv)") if shutil.which("setpriv", path=_SYSTEM_PATH)
             else (False, "grader runs as root and setpriv is missing: install util-linux")
@@ -428,7 +467,7 @@ def _disk_layer() -> tuple[bool, str]:
 @functools.lru_cache(maxsize=1)
 def tmpfs_works() -> tuple[bool, str]:
     """Can the grader mount a size-limited tmpfs (root with CAP_SYS_ADMIN on Linux)?"""
-    if not sys.platform.startswith("linux") or not _is_root():
+    if not sys.platform.startswith("linux") or not _euid_is_root():
         return False, "the grader cannot mount a tmpfs (not root on Linux)"
     with tempfile.TemporaryDirectory(prefix="tmpfs-probe-") as d:
         if not _mount_tmpfs(Path(d), 1):
@@ -496,8 +535,8 @@ def _sample_disk() -> None:
         _note("peak_disk_mb", (st.f_blocks - st.f_bfree) * st.f_frsize / 2**20)
 
 
-def missing_layers() -> tuple[str, ...]:
-    return tuple(name for name, (ok, _) in detect_layers().items() if not ok)
+def missing_layers(host: Host | None = None) -> tuple[str, ...]:
+    return tuple(name for name, (ok, _) in detect_layers(host).items() if not ok)
 
 
 def _open_parents(path: Path) -> None:
@@ -680,7 +719,7 @@ def _classify(rc: int, timed_out: bool, tail: str, namespaced: bool) -> str:
 
 def run_sandboxed(argv: Sequence[str], *, workdir: Path, limits: Limits, ro_paths=(),
                   env: dict[str, str] | None = None, writable: Sequence[str] = ("",),
-                  watchdog: Callable[[], str | None] | None = None) -> RunResult:
+                  watchdog: Callable[[], str | None] | None = None, host: Host | None = None) -> RunResult:
     """Run argv inside the sandbox, with workdir (absolute) as its working folder.
 
     Inputs:
@@ -695,24 +734,26 @@ def run_sandboxed(argv: Sequence[str], *, workdir: Path, limits: Limits, ro_path
       grader is root); everything else in workdir stays read-only to it.
     - watchdog: optional callable polled about every 0.1 s after the first
       second; returning a reason kills the run (status "timeout").
+    - host: the machine's Host (default HOST; tests describe another machine).
 
     Returns RunResult(returncode, status, output_tail, duration_s, missing_layers).
     """
     workdir = Path(workdir).resolve()
-    chosen = check_mode()  # raises SandboxRefused rather than run student code as the grader
-    backend, userns, _ = _backend()
-    missing = missing_layers()
+    host = host or HOST
+    chosen = check_mode(host)  # raises SandboxRefused rather than run student code as the grader
+    backend_name, userns, _ = backend(host)
+    missing = missing_layers(host)
     full_env = _default_env(workdir)
     full_env.update(env or {})
     with contextlib.ExitStack() as stack:
-        uid = stack.enter_context(uid_lease()) if can_drop_privileges() else None
+        uid = stack.enter_context(uid_lease()) if can_drop_privileges(host) else None
         if uid is not None:
-            _hand_over(workdir, writable, uid, namespaced=backend is not None)
+            _hand_over(workdir, writable, uid, namespaced=backend_name is not None)
         elif chosen == "unsafe":
             log.warning("SANDBOX UNSAFE: student code runs as the grader's own uid %s",
                         os.geteuid() if hasattr(os, "geteuid") else "?")
-        return _run(argv, workdir, limits, full_env, backend, userns, uid, missing, ro_paths,
-                    watchdog)
+        return _run(argv, workdir, limits, full_env, backend_name, userns, uid, missing, ro_paths,
+                    watchdog, host.root)
 
 
 def _hand_over(workdir: Path, writable, uid: int, namespaced: bool) -> None:
@@ -731,13 +772,13 @@ def _hand_over(workdir: Path, writable, uid: int, namespaced: bool) -> None:
 
 
 def _run(argv, workdir: Path, limits: Limits, full_env, backend, userns, uid, missing, ro_paths,
-         watchdog) -> RunResult:
+         watchdog, root: bool) -> RunResult:
     ro = _python_ro_paths() + [str(p) for p in ro_paths]
     scratch = tempfile.mkdtemp(prefix="sandbox-")  # private to the grader: never mounted inside
     try:
         preexec = None
         if backend == "bwrap":
-            cmd = _bwrap_command(argv, workdir, full_env, limits, ro, uid)
+            cmd = _bwrap_command(argv, workdir, full_env, limits, ro, uid, root)
         elif backend == "unshare":
             root = Path(scratch, "root")
             root.mkdir()

@@ -1,7 +1,7 @@
 """Hidden tests of the PyTorch tasks (task3_1 to task3_5), graded in a sandboxed torch worker.
 
-Grader side. The cases are ordinary hidden_tests.Case objects whose steps are
-probes (grading/torch_probes.py, shared with the worker); the grader runs the
+Grader side. The cases are ordinary hidden_tests Case objects whose probes are
+those of grading/torch_probes.py (shared with the worker); the grader runs the
 same probes on the instructor's cs_layers.torch_nets for the expected outputs.
 One worker process per student runs every PyTorch case and imports torch once,
 before any student code, with CUDA hidden: no point depends on the device.
@@ -36,17 +36,20 @@ from pathlib import Path
 import numpy as np
 
 from cs_layers import course
-from grading import hidden_tests, torch_probes, unpack, worker
-from grading.hidden_tests import TOL, Case, Suite
+from grading import torch_probes, unpack
+from grading.hidden_tests.points import TASK_POINTS, TORCH_TASKS
+from grading.hidden_tests.runner import grade_module
+from grading.hidden_tests.suite import Case, Draw, Suite, reference_outputs
+from grading.hidden_tests.verdicts import load_output
 from grading.results import TaskResult
 from grading.sandbox import Limits
 
 CHALLENGE_TASK = "task3_5"
 CHALLENGE_FILE = unpack.CHALLENGE_FILE  # in the submission, next to convnet_model.npz
+STAGED_WEIGHTS = Path("challenge") / course.CHALLENGE_FILE  # in the worker's folder, read-only
 CHALLENGE_TARGETS = {"patterns": 0.90, "digits": 0.95, "cifar10": 0.70}  # held-out test accuracy for full points
 CHANCE = 0.10
 CIFAR_HELDOUT = 1000  # CIFAR-10 test images drawn per grading run (patterns, digits: the whole test split)
-MAX_WEIGHTS_BYTES = course.MAX_MODEL_BYTES
 INIT_TOL = 0.10  # std within 10% of sqrt(2 / fan_in)
 # One torch worker per student: importing torch maps a few GiB of address space and takes
 # seconds; one case (the challenge on 1000 CIFAR images, one thread) may take up to a minute.
@@ -91,88 +94,56 @@ def code_ok(received: np.ndarray, expected: np.ndarray, tol: float) -> tuple[boo
 
 
 # ---------------------------------------------------------------- case builders
-class _Builder:
-    def __init__(self):
-        self.cases: list[Case] = []
-        self.rng = np.random.default_rng(0)
-
-    def new(self, task, label, dtype="float64", cls=Case):
-        case = cls(f"t{len(self.cases):03d}", task, label, [], [], {}, tol=TOL[dtype])
-        self.cases.append(case)
-
-        def arr(name, shape, scale=1.0, kind="normal"):
-            if kind == "labels":
-                value = self.rng.integers(0, scale, size=shape).astype(np.int64)
-            else:
-                value = (scale * self.rng.standard_normal(shape)).astype(dtype)
-            key = f"{case.id}_{name}"
-            case.inputs[key] = value
-            return {"a": key}
-
-        return case, arr
-
-    def odd(self, lo, hi):
-        return int(self.rng.choice([n for n in range(lo, hi + 1) if n % 2 == 1]))
+def _odd(draw: Draw, lo, hi):
+    return int(draw.rng.choice([n for n in range(lo, hi + 1) if n % 2 == 1]))
 
 
-def _probe(name, args, as_="p"):
-    return {"probe": name, "module": "torch_nets", "args": args, "as": as_}
-
-
-def _outs(names, step="p"):
-    return [{"name": n, "r": [step, n]} for n in names]
-
-
-def _task3_1(b: _Builder):
+def _task3_1(draw: Draw):
     for dtype in ("float64", "float32"):
-        N, dims, H, K = b.odd(1, 7), tuple(int(d) for d in b.rng.integers(1, 5, size=3)), 7, 5
+        N, dims, H, K = _odd(draw, 1, 7), tuple(int(d) for d in draw.rng.integers(1, 5, size=3)), 7, 5
         D = int(np.prod(dims))
-        c, arr = b.new("task3_1", f"two_layer_fc forward/backward, {dtype}, x {N}x" +
-                       "x".join(map(str, dims)) + f", hidden {H}, {K} classes", dtype)
-        c.steps = [_probe("barebones", [{"v": "two_layer_fc"}, arr("x", (N, *dims)),
-                                        arr("w1", (D, H)), arr("w2", (H, K)), arr("dout", (N, K))])]
-        c.outputs = _outs(["scores", "dx", "d0", "d1"])
-    for shape in ((int(b.rng.integers(300, 500)), 200), (32, 6, 5, 5)):
-        c, arr = b.new("task3_1", f"random_weight{shape}: Kaiming statistics, leaf with grad")
+        draw.case("task3_1", f"two_layer_fc forward/backward, {dtype}, x {N}x" + "x".join(map(str, dims)) +
+                  f", hidden {H}, {K} classes", "two_layer_fc", dtype,
+                  x=draw.normal((N, *dims), dtype), w1=draw.normal((D, H), dtype), w2=draw.normal((H, K), dtype),
+                  dout=draw.normal((N, K), dtype))
+    for shape in ((int(draw.rng.integers(300, 500)), 200), (32, 6, 5, 5)):
+        c = draw.case("task3_1", f"random_weight{shape}: Kaiming statistics, leaf with grad", "random_weight",
+                      shape=list(shape), outputs=("t0", "leaf_grad", "count"), checks={"t0": kaiming})
         c.tol = INIT_TOL
-        c.steps = [_probe("init_tensors", [{"v": "random_weight"}, {"v": [list(shape)]}, {"v": {}}])]
-        c.outputs = _outs(["t0", "leaf_grad", "count"])
-        c.checks = {"t0": kaiming}
 
 
-def _task3_2(b: _Builder):
+def _task3_2(draw: Draw):
     for dtype in ("float64", "float32"):
-        N, C, H, W = b.odd(1, 5), int(b.rng.integers(1, 4)), b.odd(3, 9), int(b.rng.integers(3, 9))
-        C1, C2, K = int(b.rng.integers(2, 6)), int(b.rng.integers(2, 6)), int(b.rng.integers(2, 7))
-        c, arr = b.new("task3_2", f"three_layer_convnet forward/backward, {dtype}, x {N}x{C}x{H}x{W}, "
-                       f"channels {C1}, {C2}, {K} classes", dtype)
-        c.steps = [_probe("barebones", [
-            {"v": "three_layer_convnet"}, arr("x", (N, C, H, W)), arr("w1", (C1, C, 5, 5), 0.3),
-            arr("b1", (C1,)), arr("w2", (C2, C1, 3, 3), 0.3), arr("b2", (C2,)),
-            arr("fc_w", (C2 * H * W, K), 0.2), arr("fc_b", (K,)), arr("dout", (N, K))])]
-        c.outputs = _outs(["scores", "dx"] + [f"d{i}" for i in range(6)])
-    dims = [3, int(b.rng.integers(12, 20)), int(b.rng.integers(6, 10)), 10, b.odd(5, 9), 6]
-    c, arr = b.new("task3_2", f"three_layer_convnet_params{tuple(dims)}: shapes, Kaiming weights, "
-                   "zero biases, leaves with grad")
+        N, C = _odd(draw, 1, 5), int(draw.rng.integers(1, 4))
+        H, W = _odd(draw, 3, 9), int(draw.rng.integers(3, 9))
+        C1, C2, K = int(draw.rng.integers(2, 6)), int(draw.rng.integers(2, 6)), int(draw.rng.integers(2, 7))
+        draw.case("task3_2", f"three_layer_convnet forward/backward, {dtype}, x {N}x{C}x{H}x{W}, "
+                  f"channels {C1}, {C2}, {K} classes", "three_layer_convnet", dtype,
+                  x=draw.normal((N, C, H, W), dtype), w1=draw.normal((C1, C, 5, 5), dtype, 0.3),
+                  b1=draw.normal((C1,), dtype), w2=draw.normal((C2, C1, 3, 3), dtype, 0.3),
+                  b2=draw.normal((C2,), dtype), fc_w=draw.normal((C2 * H * W, K), dtype, 0.2),
+                  fc_b=draw.normal((K,), dtype), dout=draw.normal((N, K), dtype))
+    dims = [3, int(draw.rng.integers(12, 20)), int(draw.rng.integers(6, 10)), 10, _odd(draw, 5, 9), 6]
+    c = draw.case("task3_2", f"three_layer_convnet_params{tuple(dims)}: shapes, Kaiming weights, "
+                  "zero biases, leaves with grad", "three_layer_convnet_params", dims=dims,
+                  outputs=tuple(f"t{i}" for i in range(6)) + ("leaf_grad", "count"),
+                  checks={"t0": kaiming, "t2": kaiming, "t4": kaiming})
     c.tol = INIT_TOL
-    c.steps = [_probe("init_tensors", [{"v": "three_layer_convnet_params"}, {"v": dims}, {"v": {}}])]
-    c.outputs = _outs([f"t{i}" for i in range(6)] + ["leaf_grad", "count"])
-    c.checks = {"t0": kaiming, "t2": kaiming, "t4": kaiming}
 
 
-def _fc_kwargs(b):
-    dims = (int(b.rng.integers(1, 4)), b.odd(3, 5), int(b.rng.integers(2, 5)))
-    return dims, {"input_size": int(np.prod(dims)), "hidden_size": int(b.rng.integers(5, 12)),
-                  "num_classes": int(b.rng.integers(3, 7))}
+def _fc_kwargs(draw: Draw):
+    dims = (int(draw.rng.integers(1, 4)), _odd(draw, 3, 5), int(draw.rng.integers(2, 5)))
+    return dims, {"input_size": int(np.prod(dims)), "hidden_size": int(draw.rng.integers(5, 12)),
+                  "num_classes": int(draw.rng.integers(3, 7))}
 
 
-def _conv_kwargs(b):
-    return {"in_channel": int(b.rng.integers(1, 4)), "channel_1": int(b.rng.integers(2, 5)),
-            "channel_2": int(b.rng.integers(2, 5)), "num_classes": int(b.rng.integers(3, 7)),
-            "height": b.odd(3, 7), "width": int(b.rng.integers(3, 7))}
+def _conv_kwargs(draw: Draw):
+    return {"in_channel": int(draw.rng.integers(1, 4)), "channel_1": int(draw.rng.integers(2, 5)),
+            "channel_2": int(draw.rng.integers(2, 5)), "num_classes": int(draw.rng.integers(3, 7)),
+            "height": _odd(draw, 3, 7), "width": int(draw.rng.integers(3, 7))}
 
 
-def _param_shapes(builder, kw):
+def _param_shapes(kw):
     if "input_size" in kw:
         D, H, K = kw["input_size"], kw["hidden_size"], kw["num_classes"]
         return [(H, D), (H,), (K, H), (K,)]
@@ -180,41 +151,39 @@ def _param_shapes(builder, kw):
     return [(C1, C, 5, 5), (C1,), (C2, C1, 3, 3), (C2,), (K, C2 * kw["height"] * kw["width"]), (K,)]
 
 
-def _init_kwargs(b, fc: bool):
+def _init_kwargs(draw: Draw, fc: bool):
     """Sizes large enough that the sample std of every weight is within ~2% of its target."""
     if fc:
-        return {"input_size": int(b.rng.integers(300, 500)), "hidden_size": int(b.rng.integers(150, 250)),
+        return {"input_size": int(draw.rng.integers(300, 500)), "hidden_size": int(draw.rng.integers(150, 250)),
                 "num_classes": 10}
-    return {"in_channel": 3, "channel_1": int(b.rng.integers(16, 24)), "channel_2": 8,
-            "num_classes": 10, "height": b.odd(7, 9), "width": int(b.rng.integers(7, 10))}
+    return {"in_channel": 3, "channel_1": int(draw.rng.integers(16, 24)), "channel_2": 8,
+            "num_classes": 10, "height": _odd(draw, 7, 9), "width": int(draw.rng.integers(7, 10))}
 
 
-def _model_cases(b: _Builder, task: str, fc: str, conv: str, kaiming_init: bool):
+def _model_cases(draw: Draw, task: str, fc: str, conv: str, kaiming_init: bool):
     for builder in (fc, conv):
-        kw = _init_kwargs(b, builder == fc)
-        shapes = _param_shapes(builder, kw)
+        kw = _init_kwargs(draw, builder == fc)
+        n = len(_param_shapes(kw))
         args = ", ".join(f"{k}={v}" for k, v in kw.items())
-        c, arr = b.new(task, f"{builder}({args}): parameters and initialisation")
-        c.tol = INIT_TOL
-        c.steps = [_probe("model_init", [{"v": builder}, {"v": kw}])]
-        c.outputs = [{"name": f"p{i}_shape", "r": ["p", f"p{i}"], "shape": True} for i in range(len(shapes))]
-        c.outputs += _outs(["count"] + (["sequential"] if task == "task3_4" else []))
+        outputs = tuple(f"p{i}_shape" for i in range(n)) + ("count",) + (("sequential",) if task == "task3_4" else ())
+        checks = {}
         if kaiming_init:
-            c.outputs += _outs([f"p{i}" for i in range(len(shapes))])
-            c.checks = {f"p{i}": kaiming for i in range(0, len(shapes), 2)}
+            outputs += tuple(f"p{i}" for i in range(n))
+            checks = {f"p{i}": kaiming for i in range(0, n, 2)}
+        c = draw.case(task, f"{builder}({args}): parameters and initialisation", "model_init",
+                      builder=builder, kwargs=kw, outputs=outputs, checks=checks)
+        c.tol = INIT_TOL
 
-        dims, kw = _fc_kwargs(b) if builder == fc else (None, _conv_kwargs(b))
-        shapes = _param_shapes(builder, kw)
+        dims, kw = _fc_kwargs(draw) if builder == fc else (None, _conv_kwargs(draw))
+        shapes = _param_shapes(kw)
         args = ", ".join(f"{k}={v}" for k, v in kw.items())
-        N = b.odd(1, 7)
+        N = _odd(draw, 1, 7)
         x_shape = (N, *dims) if builder == fc else (N, kw["in_channel"], kw["height"], kw["width"])
-        c, arr = b.new(task, f"{builder}({args}) with fixed weights: scores, loss, gradients, "
-                       f"one SGD step; batch of {N}")
-        weights = [arr(f"w{i}", s, 0.3) for i, s in enumerate(shapes)]
-        c.steps = [_probe("model_step", [{"v": builder}, {"v": kw}, arr("x", x_shape),
-                                         arr("y", (N,), kw["num_classes"], "labels"), {"v": 0.05},
-                                         *weights])]
-        c.outputs = _outs(["scores", "loss", "loss_after"] + [f"d{i}" for i in range(len(shapes))])
+        weights = {f"w{i}": draw.normal(s, "float64", 0.3) for i, s in enumerate(shapes)}
+        draw.case(task, f"{builder}({args}) with fixed weights: scores, loss, gradients, one SGD step; "
+                  f"batch of {N}", "model_step", builder=builder, kwargs=kw, **weights,
+                  x=draw.normal(x_shape, "float64"), y=draw.labels((N,), kw["num_classes"]), lr=0.05,
+                  outputs=("scores", "loss", "loss_after") + tuple(f"d{i}" for i in range(len(shapes))))
 
 
 def _heldout(seed: bytes) -> dict:
@@ -239,26 +208,16 @@ def _heldout(seed: bytes) -> dict:
     return out
 
 
-def _task3_5(b: _Builder, seed: bytes, heldout=None):
+def _task3_5(draw: Draw, seed: bytes, heldout=None):
     heldout = heldout if heldout is not None else _heldout(seed)
-    c, _ = b.new(CHALLENGE_TASK, "challenge_model + challenge_model.pt on held-out test images",
-                 cls=ChallengeCase)
     empty = np.zeros((0, 3, 32, 32), np.float32)
-    for name in torch_probes.DATASET_CODES:
-        c.inputs[f"{c.id}_X_{name}"] = heldout[name][0] if name in heldout else empty
-        if name in heldout:
-            c.labels[name] = heldout[name][1]
-    c.steps = [_probe("challenge", [{"a": f"{c.id}_X_{name}"} for name in torch_probes.DATASET_CODES])]
-    c.outputs = _outs(["logits", "dataset"])
+    images = {f"X_{name}": heldout[name][0] if name in heldout else empty for name in torch_probes.DATASET_CODES}
+    c = draw.case(CHALLENGE_TASK, "challenge_model + challenge_model.pt on held-out test images", "challenge",
+                  cls=ChallengeCase, **images, weights_file=str(STAGED_WEIGHTS),
+                  max_params=course.MAX_CHALLENGE_PARAMS, checks={"logits": logits_ok, "dataset": code_ok})
+    c.labels = {name: heldout[name][1] for name in torch_probes.DATASET_CODES if name in heldout}
     most = max([len(v) for v in c.labels.values()] + [1])
     c.expected = {"logits": np.zeros((most, 10)), "dataset": np.zeros(1)}  # sizes only
-    c.checks = {"logits": logits_ok, "dataset": code_ok}
-
-
-def _reference_module(name: str):
-    import importlib
-
-    return importlib.import_module(f"cs_layers.{name}")
 
 
 def build_suite(seed: bytes, tasks=None, *, heldout=None) -> Suite:
@@ -266,40 +225,39 @@ def build_suite(seed: bytes, tasks=None, *, heldout=None) -> Suite:
 
     heldout: optional {dataset: (X, y)} for the challenge instead of the test splits (tests).
     """
-    tasks = list(tasks or hidden_tests.TORCH_TASKS)
-    b = _Builder()
+    tasks = list(tasks or TORCH_TASKS)
+    draw = Draw(torch_probes.PROBES, prefix="t", probe_file="torch_probes")
     builders = {
         "task3_1": _task3_1, "task3_2": _task3_2,
-        "task3_3": lambda b: _model_cases(b, "task3_3", "TwoLayerFC", "ThreeLayerConvNet", True),
-        "task3_4": lambda b: _model_cases(b, "task3_4", "sequential_fc", "sequential_convnet", False),
-        "task3_5": lambda b: _task3_5(b, seed, heldout),
+        "task3_3": lambda d: _model_cases(d, "task3_3", "TwoLayerFC", "ThreeLayerConvNet", True),
+        "task3_4": lambda d: _model_cases(d, "task3_4", "sequential_fc", "sequential_convnet", False),
+        "task3_5": lambda d: _task3_5(d, seed, heldout),
     }
-    for task in hidden_tests.TORCH_TASKS:
+    for task in TORCH_TASKS:
         if task in tasks:
-            digest = hashlib.sha256(bytes(seed) + b"/" + task.encode()).digest()
-            b.rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
-            builders[task](b)
+            draw.use_stream(seed, task)
+            builders[task](draw)
     import torch
 
-    for case in b.cases:
+    for case in draw.cases:
         if isinstance(case, ChallengeCase):
             continue
         torch.manual_seed(0)
-        raw = worker.run_case(case.plan(), case.inputs, _reference_module, torch_probes.PROBES)
-        case.expected = {k: np.asarray(v, dtype=np.float64) for k, v in raw.items()}
+        case.expected = reference_outputs(case, torch_probes.PROBES)
         for name, check in case.checks.items():  # the init target: sqrt(2 / fan_in)
             if check is kaiming:
                 shape = case.expected[name].shape
                 fan_in = shape[0] if (len(shape) == 2 and case.task in ("task3_1", "task3_2")) \
                     else int(np.prod(shape[1:]))
                 case.expected[name] = np.full(shape, np.sqrt(2.0 / fan_in))
-    return Suite(b.cases, {t: hidden_tests.TASK_POINTS[t] for t in tasks})
+    return Suite(draw.cases, {t: TASK_POINTS[t] for t in tasks})
 
 
 # ---------------------------------------------------------------- grading one student
-def _stage_weights(student_dir: Path, workdir: Path) -> TaskResult | None:
-    """Copy the challenge weights into WORKDIR/challenge/ (read-only), or say why not."""
-    points = hidden_tests.TASK_POINTS[CHALLENGE_TASK]
+def stage_weights(student_dir: Path, workdir: Path, *, max_bytes: int = course.MAX_MODEL_BYTES
+                  ) -> TaskResult | None:
+    """Copy the challenge weights to WORKDIR/STAGED_WEIGHTS (read-only), or say why not."""
+    points = TASK_POINTS[CHALLENGE_TASK]
     src = Path(student_dir) / CHALLENGE_FILE
     try:
         st = os.lstat(src)
@@ -309,15 +267,15 @@ def _stage_weights(student_dir: Path, workdir: Path) -> TaskResult | None:
                           "PyTorch.ipynb, which save it with torch_nets.save_challenge")
     if not stat.S_ISREG(st.st_mode):
         return TaskResult(CHALLENGE_TASK, 0.0, points, "rejected", f"{CHALLENGE_FILE} is not a regular file")
-    if st.st_size > MAX_WEIGHTS_BYTES:
+    if st.st_size > max_bytes:
         return TaskResult(CHALLENGE_TASK, 0.0, points, "rejected",
-                          f"{CHALLENGE_FILE} is {st.st_size >> 20} MiB (limit {MAX_WEIGHTS_BYTES >> 20} "
+                          f"{CHALLENGE_FILE} is {st.st_size >> 20} MiB (limit {max_bytes >> 20} "
                           "MiB); use a smaller challenge model")
-    dest = workdir / "challenge"
-    dest.mkdir(parents=True)
-    shutil.copyfile(src, dest / "challenge_model.pt", follow_symlinks=False)
-    os.chmod(dest / "challenge_model.pt", 0o444)
-    os.chmod(dest, 0o555)
+    dest = workdir / STAGED_WEIGHTS
+    dest.parent.mkdir(parents=True)
+    shutil.copyfile(src, dest, follow_symlinks=False)
+    os.chmod(dest, 0o444)
+    os.chmod(dest.parent, 0o555)
     return None
 
 
@@ -326,8 +284,8 @@ def _challenge_result(ran: TaskResult, case: ChallengeCase, workdir: Path) -> Ta
     if ran.status != "passed":
         return ran
     out = workdir / "outputs"
-    code, _ = hidden_tests._load_output(out / f"{case.id}__dataset.npy", case.expected["dataset"])
-    logits, _ = hidden_tests._load_output(out / f"{case.id}__logits.npy", case.expected["logits"])
+    code, _ = load_output(out / f"{case.id}__dataset.npy", case.expected["dataset"])
+    logits, _ = load_output(out / f"{case.id}__logits.npy", case.expected["logits"])
     points = ran.max_score
     if code is None or logits is None:
         return TaskResult(CHALLENGE_TASK, 0.0, points, "rejected", "the challenge outputs changed after validation")
@@ -367,11 +325,10 @@ def grade_torch(student_dir: Path, suite: Suite, *, workdir: Path, limits: Limit
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     challenge = next((c for c in tsuite.cases if isinstance(c, ChallengeCase)), None)
-    staged = _stage_weights(student_dir, workdir) if challenge is not None else None
+    staged = stage_weights(student_dir, workdir) if challenge is not None else None
     cases = [c for c in tsuite.cases if not (c is challenge and staged is not None)]
-    results = hidden_tests.grade_module(student_dir, Suite(cases, tsuite.points), workdir=workdir,
-                                        limits=limits, case_wall_s=case_wall_s,
-                                        deadline=deadline) if cases else []
+    results = grade_module(student_dir, Suite(cases, tsuite.points), workdir=workdir,
+                           limits=limits, case_wall_s=case_wall_s, deadline=deadline) if cases else []
     by_task = {r.task: r for r in results}
     if staged is not None:
         by_task[CHALLENGE_TASK] = staged

@@ -32,10 +32,7 @@ NOTEBOOKS = tuple(f"{course.NOTEBOOK_DIR}/{name}.ipynb" for name in course.NOTEB
 MODEL_FILE = f"{course.NOTEBOOK_DIR}/{course.MODEL_FILE}"
 CHALLENGE_FILE = f"{course.NOTEBOOK_DIR}/{course.CHALLENGE_FILE}"  # task3_5 weights (torch_nets.save_challenge)
 
-# Size caps, in bytes (per file kind, and for the whole submission).
-MAX_PY_BYTES = 1 << 20            # 1 MiB per module file
-MAX_NOTEBOOK_BYTES = 50 << 20     # 50 MiB per notebook (outputs with images)
-MAX_MODEL_BYTES = course.MAX_MODEL_BYTES  # the checkpoint (and the challenge weights)
+# Size caps, in bytes: per file course.size_cap (the same as the student's submit); for the whole zip:
 MAX_TOTAL_BYTES = 150 << 20       # everything kept, together
 MAX_ZIP_MEMBERS = 5000            # members listed in one zip (kept or not)
 MAX_ZIP_UNCOMPRESSED = 500 << 20  # declared total size of all members
@@ -72,14 +69,6 @@ def release_module_names(reference_dir: Path | None = None) -> frozenset[str]:
             f"no cs_layers/*.py found in {ref}; run the grader from the instructor repository"
         )
     return names
-
-
-def _cap_for(relpath: str) -> int:
-    if relpath.endswith(".py"):
-        return MAX_PY_BYTES
-    if relpath.endswith(".ipynb"):
-        return MAX_NOTEBOOK_BYTES
-    return MAX_MODEL_BYTES
 
 
 def _whitelist(module_names: frozenset[str]) -> frozenset[str]:
@@ -191,13 +180,13 @@ def _unpack_zip(src: Path, staging: Path, allowed: frozenset[str]) -> Intake:
                 if rel in intake.files:
                     raise Rejected(f"the zip holds {rel} twice; rebuild it with "
                                    "`python -m cs_layers.submit`")
-                cap = _cap_for(rel)
+                cap = course.size_cap(rel)
                 if info.file_size > cap:
                     raise Rejected(f"{rel} is {info.file_size >> 10} KiB (limit {cap >> 10} KiB)")
                 if info.file_size > (1 << 20) and info.file_size > MAX_RATIO * max(info.compress_size, 1):
                     raise Rejected(f"{rel} is compressed {info.file_size // max(info.compress_size, 1)}"
                                    f"x (limit {MAX_RATIO}x): this looks like a zip bomb")
-                total += _copy_stream(zf.open(info), staging / rel, cap, rel)
+                total += copy_stream(zf.open(info), staging / rel, cap, rel)
                 if total > MAX_TOTAL_BYTES:
                     raise Rejected(f"the kept files exceed {MAX_TOTAL_BYTES >> 20} MiB in total")
                 intake.files.append(rel)
@@ -211,7 +200,7 @@ def _unpack_zip(src: Path, staging: Path, allowed: frozenset[str]) -> Intake:
     return intake
 
 
-def _copy_stream(fin, dest: Path, cap: int, rel: str) -> int:
+def copy_stream(fin, dest: Path, cap: int, rel: str) -> int:
     """Copy at most `cap` bytes (the declared size may lie), refusing anything larger."""
     dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     written = 0
@@ -256,14 +245,14 @@ def _copy_from_dir(dir_fd: int, name: str, rel: str, dest: Path) -> int | None:
         raise Rejected(f"{rel} is a link; links are not accepted, submit the file itself")
     if not stat.S_ISREG(st.st_mode):
         raise Rejected(f"{rel} is not a regular file (a device, pipe or folder); submit the file")
-    cap = _cap_for(rel)
+    cap = course.size_cap(rel)
     if st.st_size > cap:
         raise Rejected(f"{rel} is {st.st_size >> 10} KiB (limit {cap >> 10} KiB)")
     fd = os.open(name, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK, dir_fd=dir_fd)
     if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped after the stat
         os.close(fd)
         raise Rejected(f"{rel} changed while it was read; submit again")
-    return _copy_stream(os.fdopen(fd, "rb"), dest / rel, cap, rel)
+    return copy_stream(os.fdopen(fd, "rb"), dest / rel, cap, rel)
 
 
 def _unpack_folder(src: Path, staging: Path, allowed: frozenset[str]) -> Intake:

@@ -3,8 +3,10 @@
 Invoked as ``python -I -S -B worker.py WORKDIR`` (no user site, no PYTHON*
 variables, no .pth files, no bytecode written). WORKDIR holds:
 
-    plan.json          cases to run (written by grading.hidden_tests)
-    inputs/*.npy       arrays, loaded with allow_pickle=False
+    plan.json          cases to run (written by grading.hidden_tests.runner): per case, the
+                       probe to call, the module it tests, its parameters, its array names
+    probes.py          the probes (the hidden tests as functions); torch_probes.py for PyTorch
+    inputs/*.npy       <case>_<name>.npy: the named arrays, loaded with allow_pickle=False
     pkg/cs_layers/     the student's whitelisted .py files, nothing else
     outputs/           written here: <case>__<name>.npy and status/<item>.json
     reference/         the instructor's copies of the modules in REFERENCE_MODULES
@@ -20,13 +22,12 @@ output as soon as its case is done, so a crash or timeout loses only the item
 in flight and the grader can restart from the next case. Nothing written here
 is trusted: the grader validates every array and ignores what it can't parse.
 
-The step interpreter (``run_case``) is shared with the grader, which runs the
-same steps on the instructor's reference to get the expected outputs.
+``run_case`` is shared with the grader, which runs the same probe on the
+instructor's reference to get the expected outputs.
 """
 from __future__ import annotations
 
 import copy
-import functools
 import importlib
 import json
 import os
@@ -35,114 +36,29 @@ import traceback
 
 PACKAGE = "cs_layers"
 REFERENCE_MODULES = ("geometry",)  # the given code of later tasks runs on the instructor's copies
+PROBE_FILES = ("probes", "torch_probes")  # copied next to this file: the hidden tests themselves
 MAX_MESSAGE = 300  # characters of an exception message kept for the feedback
 
 
-# ---------------------------------------------------------------- step interpreter
-def _follow(obj, path):
-    """Index obj by a path: int -> obj[i], ".name" -> getattr, other str -> obj[key]."""
-    for key in path:
-        if isinstance(key, str) and key.startswith("."):
-            obj = getattr(obj, key[1:])
-        else:
-            obj = obj[key]
-    return obj
+# ---------------------------------------------------------------- running one case
+def run_case(case: dict, arrays: dict, import_module, probes: dict) -> dict:
+    """Run one case's probe; returns {output name: raw value}.
 
-
-def _arg(spec, env, arrays):
-    """Decode one argument spec of the plan (see hidden_tests.Case)."""
+    case: {"probe": name, "module": "layers", "params": {...}, "outputs": [...] or None}
+    from the plan. arrays: {name: ndarray}, the case's named arrays. import_module(name)
+    returns the module `cs_layers.<name>` (the student's in the worker, the reference in
+    the grader). probes: {name: function}, from probes.py or torch_probes.py. The probe
+    gets fresh copies of the arrays and of the parameters (student code may write into
+    them) as keyword arguments; `outputs` picks some of what it returns, in that order.
+    """
     import numpy as np
 
-    if "a" in spec:  # an input array (a fresh copy: student code may write into it)
-        return np.array(arrays[spec["a"]], copy=True)
-    if "v" in spec:  # a JSON literal (deep-copied: bn_param dicts get mutated)
-        return copy.deepcopy(spec["v"])
-    if "d" in spec:  # a dict of specs
-        return {k: _arg(v, env, arrays) for k, v in spec["d"].items()}
-    if "t" in spec:  # a tuple of specs (e.g. a cache (x, w, b, conv_param))
-        return tuple(_arg(v, env, arrays) for v in spec["t"])
-    if "l" in spec:  # a list of specs (e.g. receptive_field's (kernel, stride) pairs)
-        return [_arg(v, env, arrays) for v in spec["l"]]
-    if "r" in spec:  # an earlier step's result, indexed
-        name, *path = spec["r"]
-        return _follow(env[name], path)
-    if "dt" in spec:  # a numpy float type, e.g. ThreeLayerConvNet(dtype=np.float32)
-        if spec["dt"] not in ("float32", "float64"):
-            raise ValueError(f"plan asks for dtype {spec['dt']!r}; only float32/float64 are allowed")
-        return getattr(np, spec["dt"])
-    raise ValueError(f"unknown argument spec {sorted(spec)}")
-
-
-def run_case(case: dict, arrays: dict, import_module, probes=None) -> dict:
-    """Run one case's steps; returns {output name: raw value}.
-
-    case: {"steps": [...], "outputs": [...]} from the plan. import_module(name)
-    returns the module `cs_layers.<name>` (the student's in the worker, the
-    reference in the grader). Steps:
-      {"call": "mod.fn", "args": [spec...], "kwargs": {k: spec}, "as": name}
-        (with "raises": "ValueError": the result is 1 when the call raises it, 0
-        when it returns; any other exception propagates)
-      {"method": [name, "meth"], "args": [...], "kwargs": {...}, "as": name}
-      {"set": [name, ".attr", key...], "value": spec}
-      {"probe": "p", "module": "mod", "args": [...], "as": name}: probes["p"](module, *args)
-      (probes: the PROBES of torch_probes.py, the PyTorch tasks' shared checks)
-    Outputs: {"name": n, "r": [name, path...]} (a result) or
-    {"name": n, "arg": [step name, arg index, key...]} (an argument after the call,
-    e.g. bn_param's running_mean); "shape": true returns the value's shape.
-    """
-    env = {}
-    for step in case["steps"]:
-        args = [_arg(s, env, arrays) for s in step.get("args", [])]
-        kwargs = {k: _arg(s, env, arrays) for k, s in step.get("kwargs", {}).items()}
-        if "call" in step:
-            mod, fn = step["call"].split(".")
-            func = getattr(import_module(mod), fn)
-        elif "method" in step:
-            name, meth = step["method"]
-            func = getattr(env[name], meth)
-        elif "probe" in step:
-            func = functools.partial(probes[step["probe"]], import_module(step["module"]))
-        elif "set" in step:
-            name, *path = step["set"]
-            target = _follow(env[name], path[:-1])
-            key = path[-1]
-            value = _arg(step["value"], env, arrays)
-            if isinstance(key, str) and key.startswith("."):
-                setattr(target, key[1:], value)
-            else:
-                target[key] = value
-            continue
-        else:
-            raise ValueError(f"unknown step {sorted(step)}")
-        if step.get("raises") is not None:
-            if step["raises"] != "ValueError":
-                raise ValueError(f"plan expects {step['raises']!r}; only ValueError is supported")
-            try:
-                func(*args, **kwargs)
-                env[step["as"]] = 0
-            except ValueError:
-                env[step["as"]] = 1
-        else:
-            env[step["as"]] = func(*args, **kwargs)
-        env[step["as"] + "@args"] = args
-    out = {}
-    for spec in case["outputs"]:
-        if "r" in spec:
-            name, *path = spec["r"]
-            value = _follow(env[name], path)
-        else:
-            name, *path = spec["arg"]
-            value = _follow(env[name + "@args"], path)
-        if spec.get("shape"):
-            value = tuple(int(n) for n in value.shape)
-        out[spec["name"]] = value
-    return out
-
-
-def case_modules(case: dict) -> set[str]:
-    """The cs_layers submodules a case calls directly."""
-    return ({s["call"].split(".")[0] for s in case["steps"] if "call" in s}
-            | {s["module"] for s in case["steps"] if "probe" in s})
+    module = import_module(case["module"])
+    named = {name: np.array(value, copy=True) for name, value in arrays.items()}
+    named.update(copy.deepcopy(case["params"]))
+    result = probes[case["probe"]](module, **named)
+    wanted = case.get("outputs") or list(result)
+    return {name: result[name] for name in wanted}
 
 
 # ---------------------------------------------------------------- inside the sandbox
@@ -214,17 +130,20 @@ def install_references(workdir: str, names) -> dict:
     return refs
 
 
-def _load_probes(workdir: str, plan: dict):
-    """PROBES of WORKDIR/torch_probes.py (it imports torch) when a case uses one, else None."""
-    if not any("probe" in s for c in plan["cases"] for s in c["steps"]):
-        return None
+def _load_probes(workdir: str, plan: dict) -> dict:
+    """{file stem: its PROBES} for the probe files the plan's cases name (probes.py;
+    torch_probes.py, which imports torch, only when a PyTorch case is in the plan)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("torch_probes",
-                                                  os.path.join(workdir, "torch_probes.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.PROBES
+    loaded = {}
+    for stem in sorted({c["probes"] for c in plan["cases"]}):
+        if stem not in PROBE_FILES:
+            raise ValueError(f"plan names probe file {stem!r}; only {PROBE_FILES} exist")
+        spec = importlib.util.spec_from_file_location(stem, os.path.join(workdir, f"{stem}.py"))
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        loaded[stem] = mod.PROBES
+    return loaded
 
 
 def main(workdir: str) -> int:
@@ -284,9 +203,9 @@ def main(workdir: str) -> int:
         open(item + ".start", "w").close()
         arrays = {}
         try:
-            for name in case.get("inputs", []):
-                arrays[name] = np.load(os.path.join(inputs, name + ".npy"), allow_pickle=False)
-            outputs = run_case(case, arrays, import_module, probes)
+            for name in case["arrays"]:
+                arrays[name] = np.load(os.path.join(inputs, f"{cid}_{name}.npy"), allow_pickle=False)
+            outputs = run_case(case, arrays, import_module, probes[case["probes"]])
             rejected = []
             for name, value in outputs.items():
                 arr = _to_array(value, np)

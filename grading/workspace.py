@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -45,7 +46,7 @@ def base_dir() -> Path:
     return base
 
 
-def _rmtree(path: Path) -> None:
+def rmtree(path: Path) -> None:
     """Remove a tree the sandbox made read-only in places (0555 folders, 0444 files)."""
     def fix(func, p, _exc):
         try:
@@ -58,7 +59,7 @@ def _rmtree(path: Path) -> None:
     shutil.rmtree(path, onerror=fix)
 
 
-def _mounts_below(path: Path) -> list[str]:
+def mounts_below(path: Path) -> list[str]:
     """Mount points inside `path` (e.g. a student's size-limited tmpfs), deepest first."""
     try:
         lines = Path("/proc/self/mountinfo").read_text().splitlines()
@@ -78,7 +79,7 @@ def _mounts_below(path: Path) -> list[str]:
 def _unmount_below(path: Path) -> None:
     """Detach what a killed run left mounted inside its folder, so it can be removed."""
     umount = shutil.which("umount", path="/usr/bin:/bin:/usr/sbin:/sbin")
-    for point in _mounts_below(path):
+    for point in mounts_below(path):
         if umount:
             subprocess.run([umount, "-l", point], capture_output=True)
 
@@ -104,11 +105,19 @@ def remove_stale() -> list[Path]:
         finally:
             if fd is not None:
                 os.close(fd)
-        _rmtree(entry)  # the hidden inputs go first, even where a mount cannot be detached
+        rmtree(entry)  # the hidden inputs go first, even where a mount cannot be detached
         _unmount_below(entry)
-        _rmtree(entry)
+        rmtree(entry)
         removed.append(entry)
     return removed
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit(143), so that a polite kill still runs the `finally` blocks
+    of run_folder and student_folder (which remove the hidden inputs)."""
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, terminate)
 
 
 @contextlib.contextmanager
@@ -125,7 +134,7 @@ def run_folder():
         yield path, stale
     finally:
         _current = previous
-        _rmtree(path)
+        rmtree(path)
         os.close(fd)
 
 
@@ -141,4 +150,4 @@ def student_folder(student_id: str):
     try:
         yield path
     finally:
-        _rmtree(path)
+        rmtree(path)

@@ -114,7 +114,7 @@ def _zip_symlink(zf: zipfile.ZipFile) -> None:
     info = zipfile.ZipInfo("cs_layers/link_to_hidden_tests.py")
     info.create_system = 3
     info.external_attr = (stat.S_IFLNK | 0o777) << 16
-    zf.writestr(info, str(REPO / "grading" / "hidden_tests.py"))
+    zf.writestr(info, str(REPO / "grading" / "hidden_tests" / "module_cases.py"))
 
 
 def _zip_bomb(zf: zipfile.ZipFile) -> None:
@@ -238,7 +238,7 @@ def _zeros_unless(flag: str) -> str:
 
 
 def _read_attack(ctx: Context) -> str:
-    targets = [ctx.repo / "cs_layers" / "layers.py", ctx.repo / "grading" / "hidden_tests.py",
+    targets = [ctx.repo / "cs_layers" / "layers.py", ctx.repo / "grading" / "hidden_tests" / "module_cases.py",
                ctx.repo / "grading" / "worker.py", ctx.out / ".secret_seed",
                ctx.out / "gradebook.db", ctx.out / "results",
                ctx.submissions / "correct" / "cs_layers" / "layers.py", ctx.submissions,
@@ -248,7 +248,7 @@ def _read_attack(ctx: Context) -> str:
 
         def _could_read():
             got = []
-            for p in {[str(t) for t in targets]!r} + ["../../../grading/hidden_tests.py"]:
+            for p in {[str(t) for t in targets]!r} + ["../../../grading/hidden_tests/module_cases.py"]:
                 try:
                     if _os.path.isdir(p):
                         got += _os.listdir(p)

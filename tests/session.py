@@ -14,9 +14,18 @@ the first time a session asks for it and hands back the same object afterwards:
   headless execution of the notebooks with the reference solutions, and their grading.
 
 Treat what they return as read-only: copy a tree before changing it.
+
+"Once per session" holds across pytest-xdist workers too: an artefact is made in a folder
+that every worker of the run shares (the parent of the worker's basetemp), under a file lock,
+and the first worker that asks makes it while the others wait for it and then load its
+pickled result. `make test` therefore builds the release, the template and the models and
+walks the student path once, whichever workers run the files that use them.
 """
 from __future__ import annotations
 
+import fcntl
+import os
+import pickle
 import shutil
 import types
 from pathlib import Path
@@ -25,11 +34,28 @@ ROOT = Path(__file__).resolve().parent.parent
 _made: dict[tuple[str, str], object] = {}
 
 
+def shared_dir(tmp_path_factory) -> Path:
+    """The folder every process of this test run shares: the run's basetemp, also under xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 def once(tmp_path_factory, name: str, make):
-    """make(folder) the first time this session asks for `name`; the same result after that."""
-    key = (str(tmp_path_factory.getbasetemp()), name)
+    """make(folder) the first time this run asks for `name` (in any xdist worker); the same result after that."""
+    shared = shared_dir(tmp_path_factory)
+    key = (str(shared), name)
     if key not in _made:
-        _made[key] = make(tmp_path_factory.mktemp(name))
+        folder, done = shared / f"session-{name}", shared / f"session-{name}.pickle"
+        with open(shared / f"session-{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be making it right now
+            if done.is_file():
+                _made[key] = pickle.loads(done.read_bytes())
+            else:
+                shutil.rmtree(folder, ignore_errors=True)  # what a failed attempt left
+                folder.mkdir()
+                result = make(folder)
+                done.write_bytes(pickle.dumps(result))
+                _made[key] = result
     return _made[key]
 
 

@@ -207,8 +207,6 @@ def _layers(mode="auto"):
             os.environ.pop(sandbox.MODE_ENV, None)
         else:
             os.environ[sandbox.MODE_ENV] = old
-        sandbox._backend.cache_clear()
-        sandbox.detect_layers.cache_clear()
 
 
 def _can_drop():

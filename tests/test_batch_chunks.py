@@ -58,6 +58,21 @@ def test_the_first_failing_chunk_is_raised_after_all_threads_stopped(threads):
     assert not [t for t in threading.enumerate() if t.name == "cs_layers-chunk"]
 
 
+def test_a_small_batch_stays_on_the_calling_thread(threads, monkeypatch):
+    threads(4)
+    started = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self.name), real_start(self)))
+    ran_on = set()
+    item_bytes = batch_chunks.CHUNK_BYTES // 8  # 8 images a chunk
+    small = batch_chunks.PARALLEL_BYTES // item_bytes - 1  # just under the threshold: several chunks
+    batch_chunks.for_batch_chunks(lambda s: ran_on.add(threading.get_ident()), small, item_bytes)
+    assert ran_on == {threading.get_ident()} and not started
+    assert len(batch_chunks.chunk_slices(small, item_bytes, 1)) > 1  # chunked all the same
+    batch_chunks.for_batch_chunks(lambda s: None, small + 1, item_bytes)  # at the threshold: threads
+    assert started and set(started) == {"cs_layers-chunk"}
+
+
 def test_without_threads_the_caller_does_every_chunk(threads, monkeypatch):
     threads(4)
 
@@ -87,17 +102,25 @@ def test_the_default_follows_omp_num_threads(monkeypatch):
 @given(n_threads=st.integers(1, 4), n=st.integers(1, 9), ph=st.integers(1, 3), pw=st.integers(1, 3),
        stride=st.integers(1, 3), seed=st.integers(0, 2**31 - 1))
 def test_pooling_is_the_same_on_any_number_of_threads(n_threads, n, ph, pw, stride, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, size=(n, 2, 5, 6)).astype(np.float64)  # many ties
+    param = {"pool_height": ph, "pool_width": pw, "stride": stride}
+    out_one, cache_one = max_pool_forward_fast(x, param)  # a small batch: one chunk, one thread
+    dout = rng.standard_normal(out_one.shape)
+    dx_one = max_pool_backward_fast(dout, cache_one)
     previous = batch_chunks.set_threads(n_threads)
     old_bytes, batch_chunks.CHUNK_BYTES = batch_chunks.CHUNK_BYTES, 64  # many small chunks
+    old_parallel, batch_chunks.PARALLEL_BYTES = batch_chunks.PARALLEL_BYTES, 0  # threads even for these
     try:
-        rng = np.random.default_rng(seed)
-        x = rng.integers(-2, 3, size=(n, 2, 5, 6)).astype(np.float64)  # many ties
-        param = {"pool_height": ph, "pool_width": pw, "stride": stride}
         out, cache = max_pool_forward_fast(x, param)
-        dout = rng.standard_normal(out.shape)
-        out_naive, cache_naive = max_pool_forward_naive(x, param)
-        assert np.array_equal(out, out_naive)
-        assert np.array_equal(max_pool_backward_fast(dout, cache), max_pool_backward_naive(dout, cache_naive))
+        dx = max_pool_backward_fast(dout, cache)
     finally:
         batch_chunks.CHUNK_BYTES = old_bytes
+        batch_chunks.PARALLEL_BYTES = old_parallel
         batch_chunks.set_threads(previous)
+    assert np.array_equal(out, out_one) and np.array_equal(cache[2], cache_one[2])  # the argmax too
+    assert np.array_equal(dx, dx_one)  # bit for bit: each chunk is computed as the whole batch would be
+    out_naive, cache_naive = max_pool_forward_naive(x, param)
+    assert np.array_equal(out, out_naive)
+    # overlapping windows add their gradients in another order in the naive layer
+    np.testing.assert_allclose(dx, max_pool_backward_naive(dout, cache_naive), rtol=1e-12, atol=1e-15)

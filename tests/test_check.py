@@ -54,6 +54,14 @@ def test_uses_the_earlier_stub():
 '''
 
 
+@pytest.fixture(autouse=True)
+def no_plugin_autoload(monkeypatch):
+    """The tiny trees here need no pytest plugin but check's own; loading the installed ones
+    (hypothesis imports itself whole) cost about 1.5 CPU s per pytest process `check` starts.
+    With every plugin loaded, `check` runs on the release in test_release.py and test_student_path.py."""
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
 @pytest.fixture
 def tree(tmp_path):
     pkg = tmp_path / "cs_layers"

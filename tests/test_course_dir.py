@@ -66,7 +66,7 @@ def out(tmp_path_factory):
         results = [TaskResult(t, m / 2, m, "failed", "half") for t, m in autograde.task_layout()
                    if not t.startswith("nb:")]
         for o in outcomes:
-            results += notebooks._task_results(o, template.cells[o.notebook])
+            results += notebooks.task_results(o, template.cells[o.notebook])
         results = autograde.conform(results, autograde.task_layout())
         records[sid] = autograde.make_record(sid, results, "", autograde.seed_id(seed), "r", 1.0)
         autograde.write_json_atomic(out / "results" / f"{sid}.json", records[sid])

@@ -180,9 +180,9 @@ def test_a_sigkilled_grader_leaves_nothing_after_the_next_run_starts(tmp_path):
 
 def test_sigterm_cleans_up_on_exit(tmp_path):
     code = textwrap.dedent("""
-        import signal, sys, time
-        from grading import autograde, workspace
-        signal.signal(signal.SIGTERM, autograde._terminate)
+        import sys, time
+        from grading import workspace
+        workspace.exit_on_sigterm()
         with workspace.run_folder():
             with workspace.student_folder("alice") as d:
                 print(d, flush=True)
@@ -229,10 +229,10 @@ def test_a_tmpfs_left_mounted_by_a_killed_run_is_detached_and_removed():
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "cs-layers-test",
                               str(work)], capture_output=True)
     if mounted.returncode != 0:
-        workspace._rmtree(stale)
+        workspace.rmtree(stale)
         pytest.skip("tmpfs cannot be mounted here (not root, or no mount privilege)")
     (work / "inputs.npy").write_bytes(b"hidden")
-    assert str(work) in workspace._mounts_below(stale)
+    assert str(work) in workspace.mounts_below(stale)
     assert stale in workspace.remove_stale()
     assert not stale.exists()
     assert str(work) not in Path("/proc/self/mountinfo").read_text()

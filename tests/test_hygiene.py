@@ -1,4 +1,4 @@
-"""Project hygiene that no other test pins: stale lists, issue numbers in code, one model size cap."""
+"""Project hygiene that no other test pins: stale lists, issue numbers in code, one size cap per file kind."""
 import re
 import subprocess
 from pathlib import Path
@@ -25,13 +25,29 @@ def test_no_issue_numbers_in_code():
     assert not hits, f"say what the code does, not which issue asked for it: {hits}"
 
 
-def test_one_size_cap_for_model_files():
-    from cs_layers import submit, torch_nets
-    from grading import hidden_tests, torch_cases, unpack
-    caps = {"submit": submit.MAX_MODEL_BYTES, "unpack": unpack.MAX_MODEL_BYTES,
-            "hidden_tests": hidden_tests.MAX_MODEL_BYTES, "torch_cases": torch_cases.MAX_WEIGHTS_BYTES,
-            "torch_nets": torch_nets.MAX_CHALLENGE_BYTES}
-    assert set(caps.values()) == {course.MAX_MODEL_BYTES}, caps
+def test_one_size_cap_per_file_kind():
+    """The caps of submitted files (and the challenge model's size) are defined in course.py alone;
+    the student's submit and the grader's unpack both ask course.size_cap."""
+    caps = re.compile(r"^\s*(MAX_\w*(BYTES|PARAMS))\s*=\s*(.*)$")
+    names = {"MAX_PY_BYTES", "MAX_NOTEBOOK_BYTES", "MAX_MODEL_BYTES", "MAX_CHALLENGE_PARAMS"}
+    defined = {}
+    for path in sorted((ROOT / "cs_layers").glob("*.py")) + sorted((ROOT / "grading").rglob("*.py")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = caps.match(line)
+            if m and (m.group(1) in names or "course." in m.group(3)
+                      or re.search(r"\b(50|1) << 20\b|5_000_000", m.group(3))):
+                defined.setdefault(m.group(1), []).append(path.relative_to(ROOT).as_posix())
+    assert defined == {name: ["cs_layers/course.py"] for name in names}, defined
+    assert [course.size_cap(p) for p in ("cs_layers/layers.py", "a/b.ipynb", "a/convnet_model.npz",
+                                         "a/challenge_model.pt")] == \
+        [course.MAX_PY_BYTES, course.MAX_NOTEBOOK_BYTES, course.MAX_MODEL_BYTES, course.MAX_MODEL_BYTES]
+
+
+def test_the_challenge_weights_path_comes_from_the_course_table():
+    from grading import torch_cases, torch_probes
+    assert torch_cases.STAGED_WEIGHTS.name == course.CHALLENGE_FILE
+    assert "challenge_model.pt" not in (ROOT / "grading" / "torch_probes.py").read_text(encoding="utf-8")
+    assert not hasattr(torch_probes, "MAX_CHALLENGE_PARAMS")
 
 
 def test_course_names_are_not_redefined():

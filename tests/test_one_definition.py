@@ -77,7 +77,7 @@ def test_submit_and_grader_agree_on_a_notebook(what, tmp_path):
     manifest = notebook_cells.manifest(nb)
     raw = json.dumps(_mutations(nb)[what]).encode()
     problems, _ = submit.check_notebook(tmp_path, "nb.ipynb", manifest, data=raw)
-    rejected = notebooks.check_notebook(raw, notebooks._read_cells(NB))
+    rejected = notebooks.check_notebook(raw, notebooks.read_cells(NB))
     assert bool(problems) == (rejected is not None) == (what != "untouched"), (problems, rejected)
     if what != "untouched":
         assert what in problems[0] or (what == "duplicated" and "twice" in problems[0])

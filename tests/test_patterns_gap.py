@@ -80,7 +80,7 @@ def trained():
 
 @pytest.mark.slow
 def test_convnet_passes_the_notebook_target_and_the_grading_threshold(trained):
-    from grading.hidden_tests import MODEL_THRESHOLDS
+    from grading.hidden_tests.model import MODEL_THRESHOLDS
 
     data, conv = trained["data"], trained["conv"]
     val = _accuracy(conv, data["X_val"], data["y_val"])

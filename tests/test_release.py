@@ -221,6 +221,7 @@ def test_no_solution_line_is_handed_out_by_given_code_or_a_public_cell():
     assert leakcheck.handed_out(ROOT) == []
 
 
+@pytest.mark.slow  # inspects the release build (nbgrader)
 def test_the_hints_the_issue_named_no_longer_hand_out_their_line(built):
     lines = ["dx = dout * (x > 0)", "loss, dscores = softmax_loss(scores, y)",
              "dx = inv_std / N * (N * dx_hat - sum(dx_hat) - x_hat * sum(dx_hat * x_hat))",
@@ -232,6 +233,7 @@ def test_the_hints_the_issue_named_no_longer_hand_out_their_line(built):
                 assert " ".join(leakcheck.tokens(line)) not in text, f"{f.relative_to(built)} holds {line!r}"
 
 
+@pytest.mark.slow  # inspects the release build (nbgrader)
 def test_every_stubbed_notebook_code_cell_raises_naming_its_task(built, tmp_path):
     # nbgrader's own stub is a bare `raise NotImplementedError()`; each of ours
     # names its task and what to write, and running the stubbed cell raises it.
@@ -448,11 +450,35 @@ def _assert_imports_release(report, tree):
     assert not report["collect_errors"], report["collect_errors"]
 
 
+# On a stub every example of a property test fails at once, and hypothesis then spends most of
+# the run shrinking and explaining a failure whose example does not matter: the stub raises
+# whatever the input. The round trips on stubs load this plugin (a profile without the shrink
+# and explain phases); the verdict, the exception of the first failing example, is the same.
+NO_SHRINK = """
+from hypothesis import Phase, settings
+
+
+def pytest_configure(config):
+    settings.register_profile("stubs-no-shrink", settings(), phases=[Phase.explicit, Phase.reuse, Phase.generate])
+    settings.load_profile("stubs-no-shrink")
+"""
+
+
+@pytest.fixture
+def no_shrink(tmp_path, monkeypatch):
+    """run_pytest's extra_args that load NO_SHRINK into the public-test process."""
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "stubs_no_shrink.py").write_text(NO_SHRINK)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in [str(tmp_path / "plugins"), os.environ.get("PYTHONPATH")] if p))
+    return ["-p", "stubs_no_shrink"]
+
+
 @pytest.mark.slow
-def test_round_trip_every_public_test_fails_on_the_stubs_for_its_task(built, tmp_path):
+def test_round_trip_every_public_test_fails_on_the_stubs_for_its_task(built, tmp_path, no_shrink):
     tree = tmp_path / "stubbed"
     shutil.copytree(built, tree)
-    report, output = run_pytest(root=tree)
+    report, output = run_pytest(root=tree, extra_args=no_shrink)
     _assert_imports_release(report, tree)
     assert report["tests"], "no public tests were collected"
     bad = []
@@ -483,7 +509,7 @@ def test_round_trip_with_the_solutions_put_back_every_public_test_passes(built, 
 
 
 @pytest.mark.slow
-def test_round_trip_each_task_alone_fails_with_its_own_stub(built, tmp_path):
+def test_round_trip_each_task_alone_fails_with_its_own_stub(built, tmp_path, no_shrink):
     tree = tmp_path / "one_task"
     shutil.copytree(built, tree)
     _restore(tree)
@@ -494,7 +520,7 @@ def test_round_trip_each_task_alone_fails_with_its_own_stub(built, tmp_path):
     for task in tasks:
         for name, text in sources.items():
             (tree / "cs_layers" / name).write_text(markers.strip_solutions(text, name, {task})[0])
-        report, _ = run_pytest([task], root=tree)
+        report, _ = run_pytest([task], root=tree, extra_args=no_shrink)
         _assert_imports_release(report, tree)
         bad += [f"{r['nodeid']}: with only {task} stubbed it {r['outcome']} ({r['exc_type']}: {r['message'][:150]})"
                 for r in report["tests"] if not r["not_implemented"].startswith(f"{task}:")]

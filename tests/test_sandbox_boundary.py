@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from grading import hidden_tests, safeio, sandbox
+from grading.hidden_tests import runner, verdicts
 from grading.sandbox import Limits, run_sandboxed
 
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -29,12 +30,8 @@ def mode(monkeypatch):
     """Switch the sandbox mode for one test (restored afterwards)."""
     def use(m):
         monkeypatch.setenv(sandbox.MODE_ENV, m)
-        sandbox._backend.cache_clear()
-        sandbox.detect_layers.cache_clear()
     yield use
     os.environ.pop(sandbox.MODE_ENV, None)  # set_mode (autograde.main) writes it directly
-    sandbox._backend.cache_clear()
-    sandbox.detect_layers.cache_clear()
 
 
 # ---------------------------------------------------------------- safeio
@@ -94,7 +91,7 @@ def test_safeio_sizes_before_contents_and_depth(tmp_path):
 def test_malformed_status_blames_the_submission(tmp_path, content):
     path = tmp_path / "c001.json"
     path.write_text(content)
-    st = hidden_tests._read_json(path)
+    st = verdicts.read_status(path)
     if st["kind"] == "ok":
         assert st["message"] == ""
         return
@@ -105,10 +102,10 @@ def test_malformed_status_blames_the_submission(tmp_path, content):
 def test_status_fifo_is_an_error_not_a_hang(tmp_path):
     os.mkfifo(tmp_path / "c001.json")
     start = time.monotonic()
-    st = hidden_tests._read_json(tmp_path / "c001.json")
+    st = verdicts.read_status(tmp_path / "c001.json")
     assert time.monotonic() - start < 1
     assert st["kind"] == "error" and "named pipe" in st["message"]
-    assert hidden_tests._read_json(tmp_path / "absent.json") is None
+    assert verdicts.read_status(tmp_path / "absent.json") is None
 
 
 def test_copy_bounded_refuses_links_and_fifos(tmp_path):
@@ -127,7 +124,7 @@ def test_watchdog_ignores_touched_start_files(tmp_path):
     """A student who keeps touching c001.start (or adds new names) cannot keep a run alive."""
     status = tmp_path / "status"
     status.mkdir()
-    check = hidden_tests._watchdog(status, 0.3, items={"c001", "c002"})
+    check = runner.watchdog(status, 0.3, items={"c001", "c002"})
     (status / "c001.start").touch()
     assert check() is None
     end = time.monotonic() + 3
@@ -142,29 +139,30 @@ def test_watchdog_ignores_touched_start_files(tmp_path):
 
 # ---------------------------------------------------------------- modes and uids
 
-def test_mode_refuses_without_a_uid_to_drop_to(mode, monkeypatch, tmp_path):
+def test_mode_refuses_without_a_uid_to_drop_to(mode, tmp_path):
     mode("none")
-    monkeypatch.setattr(sandbox, "_is_root", lambda: False)
+    not_root = sandbox.Host(root=False)  # a grader that cannot hand student code another uid
     with pytest.raises(sandbox.SandboxRefused, match="refusing to run student code"):
-        sandbox.check_mode()
+        sandbox.check_mode(not_root)
     with pytest.raises(sandbox.SandboxRefused):
-        run_sandboxed([sys.executable, "-c", "open('ran', 'w')"], workdir=tmp_path, limits=FAST)
+        run_sandboxed([sys.executable, "-c", "open('ran', 'w')"], workdir=tmp_path, limits=FAST,
+                      host=not_root)
     assert not (tmp_path / "ran").exists()
     mode("unsafe")
-    assert sandbox.check_mode() == "unsafe"
+    assert sandbox.check_mode(not_root) == "unsafe"
 
 
-def test_mode_names_the_missing_backend(mode, monkeypatch):
+def test_mode_names_the_missing_backend(mode):
     mode("bwrap")
-    monkeypatch.setattr(sandbox, "_probe", lambda *a, **k: (False, "bwrap probe failed (test)"))
+    broken = sandbox.Host(probe=lambda host, backend, userns: (False, "bwrap probe failed (test)"))
     with pytest.raises(sandbox.SandboxRefused, match="--sandbox bwrap does not work"):
-        sandbox.check_mode()
+        sandbox.check_mode(broken)
 
 
 def test_autograde_refuses_and_says_why(mode, monkeypatch, tmp_path, capsys):
     from grading import autograde
 
-    monkeypatch.setattr(sandbox, "_is_root", lambda: False)
+    monkeypatch.setattr(sandbox, "HOST", sandbox.Host(root=False))  # the autograder's machine
     (tmp_path / "subs").mkdir()
     rc = autograde.main([str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--sandbox",
                          "none", "--quiet"])
@@ -392,7 +390,7 @@ def test_notebooks_share_the_submission_deadline(tmp_path, monkeypatch):
     (staging / "assignments" / notebooks.ASSIGNMENT).mkdir(parents=True)
     copy_notebooks(staging)
     src = notebooks.REPO_ROOT / "assignments" / notebooks.ASSIGNMENT
-    cells = {nb: notebooks._read_cells(src / f"{nb}.ipynb") for nb in notebooks.NOTEBOOKS}
+    cells = {nb: notebooks.read_cells(src / f"{nb}.ipynb") for nb in notebooks.NOTEBOOKS}
     template = notebooks.Template(tmp_path / "template", cells, "course")
     monkeypatch.setattr(notebooks, "get_template", lambda *a, **k: template)
     walls = []

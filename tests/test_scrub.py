@@ -143,7 +143,7 @@ def test_a_submission_echoing_its_inputs_leaks_nothing_anywhere(tmp_path, tmp_pa
     assert "ValueError" in messages and "RuntimeError" in messages, messages
 
     suite = build_suite(bytes(range(32)))
-    arrays = [a for c in suite.cases for a in list(c.inputs.values()) + list(c.expected.values())
+    arrays = [a for c in suite.cases for a in list(c.arrays.values()) + list(c.expected.values())
               if np.asarray(a).dtype.kind == "f"]
     with open(out / "grades.csv", newline="") as f:
         grades = "\n".join(",".join(r) for r in csv.reader(f))

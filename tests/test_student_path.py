@@ -4,7 +4,8 @@ tests/student_path.py walks the path once per session (install as the README say
 `check` on the stubs, both notebooks executed with the reference solutions, `submit`,
 the zip autograded); these tests check each step, and they are where the notebooks'
 headless execution and the grading of a correct notebook pair are checked. Every test of
-that walk lives in this file, so `pytest -n 2 --dist loadfile` walks it on one worker.
+that walk lives in this file; under `make test` the walk is made once for both xdist workers
+(tests/session.py).
 """
 import csv
 import json

@@ -60,7 +60,8 @@ def test_suite_covers_every_torch_task_with_odd_batches(setup):
     assert any("batch of 1" in c.label or "x 1x" in c.label or "batch of 3" in c.label for c in cases)
     assert all(c.expected for c in cases), "every case has expected outputs"
     challenge = [c for c in cases if c.task == "task3_5"][0]
-    assert all("y" not in k for k in challenge.inputs), "held-out labels never go into the sandbox"
+    assert set(challenge.arrays) == {"X_digits", "X_cifar10"}, "held-out labels never go into the sandbox"
+    assert set(challenge.params) == {"weights_file", "max_params"}
 
 
 @pytest.mark.slow
@@ -116,16 +117,15 @@ def test_challenge_file_problems_get_clear_statuses(setup, tmp_path):
     assert got.status == "failed" and "accuracy" in got.message and got.score < got.max_score
 
 
-def test_oversized_or_linked_weights_are_refused_before_the_sandbox(tmp_path, monkeypatch):
+def test_oversized_or_linked_weights_are_refused_before_the_sandbox(tmp_path):
     sub = tmp_path / "s"
     (sub / "assignments/convnets").mkdir(parents=True)
     (sub / torch_cases.CHALLENGE_FILE).symlink_to("/etc/passwd")
-    r = torch_cases._stage_weights(sub, tmp_path / "w1")
+    r = torch_cases.stage_weights(sub, tmp_path / "w1")
     assert r.status == "rejected" and "regular file" in r.message
     (sub / torch_cases.CHALLENGE_FILE).unlink()
     (sub / torch_cases.CHALLENGE_FILE).write_bytes(b"x" * 100)
-    monkeypatch.setattr(torch_cases, "MAX_WEIGHTS_BYTES", 10)
-    r = torch_cases._stage_weights(sub, tmp_path / "w2")
+    r = torch_cases.stage_weights(sub, tmp_path / "w2", max_bytes=10)
     assert r.status == "rejected" and "smaller challenge model" in r.message
 
 

@@ -94,7 +94,7 @@ def affine_forward(x, w, b):
 
 
 def _leak_attempt(tmp_path, suite):
-    secrets = [str(Path(grading.__file__).parent / "hidden_tests.py"), str(REF / "layers.py")]
+    secrets = [str(Path(grading.__file__).parent / "hidden_tests" / "module_cases.py"), str(REF / "layers.py")]
     outside = tmp_path / "escape.txt"
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -126,12 +126,8 @@ def test_student_code_cannot_read_write_or_connect_outside(tmp_path, suite):
 
 def test_import_resolves_to_the_submission_without_namespaces(tmp_path, suite, monkeypatch):
     """The venv holds an editable install of the instructor's cs_layers: it must not leak in."""
-    monkeypatch.setattr(sandbox, "_backend", lambda: (None, False, "forced off by a test"))
-    sandbox.detect_layers.cache_clear()
-    try:
-        res, report, outside, connected = _leak_attempt(tmp_path, suite)
-    finally:
-        sandbox.detect_layers.cache_clear()
+    monkeypatch.setattr(sandbox, "HOST", sandbox.Host(namespaces=False))  # the grader's machine
+    res, report, outside, connected = _leak_attempt(tmp_path, suite)
     assert "INSTRUCTOR" not in report
     assert "fast_layers ModuleNotFoundError" in report
     assert "pkg " + str((tmp_path / "work" / "pkg" / "cs_layers").resolve()) in report
@@ -148,8 +144,8 @@ def test_only_whitelisted_files_are_copied(tmp_path, suite):
     assert_passed(res, *TASKS)
     copied = set(os.listdir(tmp_path / "work" / "pkg" / "cs_layers"))
     assert copied <= {p.name for p in REF.glob("*.py")}
-    assert not (set(os.listdir(tmp_path / "work")) - {"pkg", "inputs", "outputs", "worker.py", "torch_probes.py",
-                                                         "plan.json", "reference"})
+    assert not (set(os.listdir(tmp_path / "work")) - {"pkg", "inputs", "outputs", "worker.py", "probes.py",
+                                                         "torch_probes.py", "plan.json", "reference"})
     assert os.listdir(tmp_path / "work" / "reference") == ["geometry.py"]   # the instructor's, for given code
 
 
@@ -298,7 +294,7 @@ def test_inputs_and_plan_are_read_only_to_student_code(tmp_path, suite):
         def relu_forward(x):
             import glob
             done = []
-            for p in ["plan.json", "worker.py", "reference/geometry.py"] + glob.glob("inputs/*.npy")[:3]:
+            for p in ["plan.json", "worker.py", "probes.py", "reference/geometry.py"] + glob.glob("inputs/*.npy")[:3]:
                 try:
                     open(p, "w").write("tampered")
                     done.append(p)

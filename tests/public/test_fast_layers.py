@@ -163,21 +163,6 @@ def test_conv_need_dx_false_keeps_dw_and_db(case):
 
 @pytest.mark.task2_5
 @given(case=conv_cases())
-def test_conv_matches_torch(case, torch_vjp, term_scale):
-    x, w, b, conv_param = case
-    out, cache = conv_forward_fast(x, w, b, conv_param)
-    dout = np.random.default_rng(out.size).standard_normal(out.shape)
-    grads = conv_backward_fast(dout, cache)
-    expected_out, expected = torch_vjp(_torch_conv(conv_param), [x, w, b], dout)
-    scale, scales = term_scale(_torch_conv(conv_param), [x, w, b], dout)
-    check_close(out, expected_out, 1e-9, f"fast conv out vs torch conv2d ({conv_param})", CONV_FWD_HINT,
-                scale=scale)
-    for name, g, e, sc in zip(("dx", "dw", "db"), grads, expected, scales):
-        check_close(g, e, 1e-9, f"fast conv {name} vs torch autograd ({conv_param})", CONV_BWD_HINT, scale=sc)
-
-
-@pytest.mark.task2_5
-@given(case=conv_cases())
 def test_conv_float32_stays_float32(case):
     x, w, b, conv_param = _positive(case)
     x32, w32, b32 = (a.astype(np.float32) for a in (x, w, b))
@@ -242,9 +227,10 @@ def test_pool_hand_computed_overlap_leftover_and_ties():
 
 @pytest.mark.task2_6
 @given(case=pool_cases(), ties=st.booleans(), fortran=st.booleans())
-def test_pool_fast_equals_naive_and_torch(case, ties, fortran, torch_vjp):
+def test_pool_fast_equals_naive(case, ties, fortran):
+    # (torch parity of both: test_naive_and_fast.py::test_pool_matches_torch)
     x, pool_param = case
-    if ties:  # few distinct values: every window has ties; all three must pick the first max
+    if ties:  # few distinct values: every window has ties; both must pick the first max
         x = np.floor(x * 2.0)
     if fortran:
         x = np.asfortranarray(x)
@@ -252,15 +238,11 @@ def test_pool_fast_equals_naive_and_torch(case, ties, fortran, torch_vjp):
     out, cache = max_pool_forward_fast(x, pool_param)
     out_naive, cache_naive = max_pool_forward_naive(x, pool_param)
     dout = np.random.default_rng(out.size).standard_normal(out.shape)
-    expected_out, (expected_dx,) = torch_vjp(_torch_pool(pool_param), [x], dout)
-    _, (dx_scale,) = torch_vjp(_torch_pool(pool_param), [x], np.abs(dout))  # sum of |dout| routed to each x
     check_close(out, out_naive, 0, f"fast vs naive pool out ({pool_param})", POOL_FWD_HINT)
-    check_close(out, expected_out, 1e-9, f"fast pool out vs torch max_pool2d ({pool_param})", POOL_FWD_HINT)
     dx = max_pool_backward_fast(dout, cache)
-    check_close(dx, expected_dx, 1e-9, f"fast pool dx vs torch autograd ({pool_param}, ties={ties})",
-                POOL_BWD_HINT, scale=dx_scale)
     check_close(max_pool_backward_naive(dout, cache_naive), dx, 1e-12,
-                f"naive pool dx vs fast pool dx ({pool_param}, ties={ties})", POOL_BWD_HINT, scale=dx_scale)
+                f"naive pool dx vs fast pool dx ({pool_param}, ties={ties})", POOL_BWD_HINT,
+                scale=max_pool_backward_naive(np.abs(dout), cache_naive))  # sum of |dout| routed to each x
     assert np.array_equal(x, x_copy) and pool_param == param_copy, "an input was modified in place"
 
 

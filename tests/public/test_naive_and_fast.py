@@ -9,10 +9,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch.nn.functional as tF
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cs_layers.fast_layers import conv_backward_fast, conv_forward_fast, max_pool_backward_fast, max_pool_forward_fast
 from cs_layers.gradient_check import check_close, eval_numerical_gradient_array
 from cs_layers.layers import conv_backward_naive, conv_forward_naive, max_pool_backward_naive, max_pool_forward_naive
+
+from strategies import conv_cases, pool_cases
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,14 @@ POOL = [
 ]
 
 
+def _torch_conv(conv_param):
+    return lambda x, w, b: tF.conv2d(x, w, b, stride=conv_param["stride"], padding=conv_param["pad"])
+
+
+def _torch_pool(p):
+    return lambda x: tF.max_pool2d(x, (p["pool_height"], p["pool_width"]), p["stride"])
+
+
 # ---------------------------------------------------------------- conv backward
 
 @pytest.mark.parametrize("layer", CONV)
@@ -90,6 +103,24 @@ def test_conv_numerical_gradient(layer, conv_param, x_shape, w_shape):
                     layer.bwd_hint)
 
 
+@pytest.mark.parametrize("layer", CONV)
+@given(case=conv_cases())
+def test_conv_matches_torch(layer, case, torch_vjp, term_scale):
+    x, w, b, conv_param = case
+    out, cache = layer.forward(x, w, b, conv_param)
+    dout = np.random.default_rng(out.size).standard_normal(out.shape)
+    copies = [x.copy(), w.copy(), b.copy(), dout.copy()]
+    grads = layer.backward(dout, cache)
+    expected_out, expected = torch_vjp(_torch_conv(conv_param), [x, w, b], dout)
+    scale, scales = term_scale(_torch_conv(conv_param), [x, w, b], dout)
+    check_close(out, expected_out, 1e-9, f"{layer.label} out vs torch conv2d ({conv_param})", layer.fwd_hint,
+                scale=scale)
+    for name, g, e, sc in zip(("dx", "dw", "db"), grads, expected, scales):
+        check_close(g, e, 1e-9, f"{layer.label} {name} vs torch autograd ({conv_param})", layer.bwd_hint, scale=sc)
+    for a, c in zip((x, w, b, dout), copies):
+        assert np.array_equal(a, c), f"{layer.label} backward modified an input or the cache in place"
+
+
 # ---------------------------------------------------------------- max pool
 
 @pytest.mark.parametrize("layer", POOL)
@@ -121,3 +152,21 @@ def test_pool_numerical_gradient(layer, pool_param):
     num = eval_numerical_gradient_array(lambda v: layer.forward(v, pool_param)[0], x, dout)
     check_close(layer.backward(dout, cache), num, 1e-8,
                 f"{layer.label} dx vs central differences ({pool_param})", layer.bwd_hint)
+
+
+@pytest.mark.parametrize("layer", POOL)
+@given(case=pool_cases(), ties=st.booleans())
+def test_pool_matches_torch(layer, case, ties, torch_vjp):
+    x, pool_param = case
+    if ties:  # few distinct values: every window has ties; the gradient goes to the first max
+        x = np.floor(x * 2.0)
+    x_copy, param_copy = x.copy(), dict(pool_param)
+    out, cache = layer.forward(x, pool_param)
+    dout = np.random.default_rng(out.size).standard_normal(out.shape)
+    dx = layer.backward(dout, cache)
+    expected, (expected_dx,) = torch_vjp(_torch_pool(pool_param), [x], dout)
+    _, (dx_scale,) = torch_vjp(_torch_pool(pool_param), [x], np.abs(dout))  # sum of |dout| routed to each x
+    check_close(out, expected, 1e-9, f"{layer.label} out vs torch max_pool2d ({pool_param})", layer.fwd_hint)
+    check_close(dx, expected_dx, 1e-9, f"{layer.label} dx vs torch autograd ({pool_param}, ties={ties})",
+                layer.bwd_hint, scale=dx_scale)
+    assert np.array_equal(x, x_copy) and pool_param == param_copy, "an input was modified in place"

@@ -9,6 +9,7 @@ import torch.nn.functional as tF
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cs_layers import course
 from cs_layers import torch_nets as tn
 from cs_layers.gradient_check import rel_error
 
@@ -235,7 +236,7 @@ def test_challenge_model_shape_and_size(dataset):
     model = tn.challenge_model(dataset)
     assert isinstance(model, nn.Module), "challenge_model must return an nn.Module"
     n = sum(p.numel() for p in model.parameters())
-    assert n <= tn.MAX_CHALLENGE_PARAMS, f"{n} parameters; the grader allows {tn.MAX_CHALLENGE_PARAMS}"
+    assert n <= course.MAX_CHALLENGE_PARAMS, f"{n} parameters; the grader allows {course.MAX_CHALLENGE_PARAMS}"
     with torch.inference_mode():
         scores = model.eval()(torch.zeros((3, 3, 32, 32)))
     assert tuple(scores.shape) == (3, 10), f"scores {tuple(scores.shape)}, expected (3, 10)"
