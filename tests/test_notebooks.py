@@ -197,7 +197,7 @@ def test_grading_run_of_the_pytorch_notebook_loads_the_challenge_and_trains_a_fe
     work = tmp_path / "assignments" / "convnets"
     work.mkdir(parents=True)
     torch.manual_seed(0)
-    torch_nets.save_challenge(torch_nets.challenge_model("digits"), "digits", work / "challenge_model.pt")
+    torch_nets.save_challenge(torch_nets.challenge_model("patterns"), "patterns", work / "challenge_model.pt")
     submitted = (work / "challenge_model.pt").read_bytes()
     nb = load("PyTorch.ipynb")
     nb.cells.append(nbformat.v4.new_code_cell(
