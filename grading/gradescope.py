@@ -78,7 +78,7 @@ exec "$PYTHON" -m grading.gradescope run --root "$ROOT" --sandbox "${{CS_LAYERS_
 
 BUNDLE_FILES = ("requirements.txt", "nbgrader_config.py", "datasets/digits.npz",
                 "datasets/LICENSE-digits.md")
-BUNDLE_GLOBS = ("cs_layers/*.py", "grading/*.py", "assignments/convnets/*.ipynb")
+BUNDLE_GLOBS = ("cs_layers/*.py", "grading/*.py", "grading/*/*.py", "assignments/convnets/*.ipynb")
 
 
 def bundle_members(repo: Path = REPO_ROOT) -> dict[str, Path]:
@@ -90,7 +90,8 @@ def bundle_members(repo: Path = REPO_ROOT) -> dict[str, Path]:
     for pattern in BUNDLE_GLOBS:
         for p in sorted(repo.glob(pattern)):
             members[p.relative_to(repo).as_posix()] = p
-    for needed in ("requirements.txt", "cs_layers/layers.py", "grading/autograde.py"):
+    for needed in ("requirements.txt", "cs_layers/layers.py", "grading/autograde.py",
+                   "grading/hidden_tests/__init__.py"):
         if needed not in members:
             raise FileNotFoundError(f"{repo / needed} is missing; build the bundle from the "
                                     "instructor repository")

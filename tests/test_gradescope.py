@@ -32,6 +32,7 @@ def test_bundle_has_the_scripts_and_the_grader(bundle):
         modes = {i.filename: i.external_attr >> 16 for i in zf.infolist()}
     for need in ("setup.sh", "run_autograder", "requirements.txt", "cs_layers/layers.py",
                  "grading/autograde.py", "grading/unpack.py", "grading/gradescope.py",
+                 "grading/hidden_tests/runner.py", "grading/probes.py",
                  "datasets/digits.npz"):
         assert need in names, f"the bundle lacks {need}"
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
