@@ -13,7 +13,6 @@ costs more than the second core saves. Nothing here changes a result: each chunk
 is computed exactly as the whole batch would be, into its own slice of the output.
 
     for_batch_chunks(fill, N, x[0].nbytes)   # calls fill(slice(a, b)) for chunks covering 0..N
-    for_batch_products(fill, N, x[0].nbytes, macs_per_image)   # the same, or one chunk where BLAS threads
 
 Threads: THREADS at import is the first of OMP_NUM_THREADS, OPENBLAS_NUM_THREADS
 (the grader's sandbox sets both to 1) or the CPUs this process may use, at most 4;
@@ -29,7 +28,6 @@ import threading
 CHUNK_BYTES = 1 << 20  # input bytes per chunk: well inside a 1 MiB L2 cache with the outputs
 PARALLEL_BYTES = 1 << 20  # less input than this in all: every chunk on the calling thread
 MAX_THREADS = 4
-BLAS_ONE_CORE_MACS = 4 * 65536  # OpenBLAS runs a matrix product of up to this many multiply-adds on one core
 
 
 def _default_threads():
@@ -146,17 +144,3 @@ def for_batch_chunks(fill, n, item_bytes):
         done.wait_for(lambda: running[0] == 0)
     if errors:
         raise min(errors, key=lambda e: e[0])[1]
-
-
-def for_batch_products(fill, n, item_bytes, item_macs):
-    """for_batch_chunks for work that is mostly one matrix product per item (the fast conv
-    layers: item_macs multiply-adds each). Where one item's product is small (at most
-    BLAS_ONE_CORE_MACS), BLAS runs it on the calling core, and the chunks spread the
-    products, copies and all over the threads. Where it is larger, BLAS spreads each product
-    over its own threads, and fill(slice(0, n)) does the whole batch on the calling thread:
-    chunk threads on top would only make the two kinds of threads wait for each other.
-    """
-    if item_macs > BLAS_ONE_CORE_MACS:
-        fill(slice(0, n))
-    else:
-        for_batch_chunks(fill, n, item_bytes)

@@ -36,7 +36,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from cs_layers.allocator import keep_freed_memory
-from cs_layers.batch_chunks import for_batch_chunks, for_batch_products
+from cs_layers.batch_chunks import for_batch_chunks
 from cs_layers.caches import LayerCache, open_cache
 from cs_layers.shapes import check_conv_args, check_dout, check_pool_args
 
@@ -92,10 +92,9 @@ def conv_forward_fast(x, w, b, conv_param):
       w.reshape(F, -1) @ cols[:, n*H_out*W_out : (n+1)*H_out*W_out] + b[:, None]
     is out[n], (F, H_out*W_out). The backward pass reuses cols for dw.
 
-    The work runs over chunks of images (batch_chunks.for_batch_products, given
-    code: chunks on a few threads, or the whole batch at once where BLAS
-    threads each image's product itself); convolve(n) fills the columns and
-    outputs of the images n, a slice of the batch.
+    The work runs over chunks of images (batch_chunks.for_batch_chunks, given
+    code: chunks on a few threads); convolve(n) fills the columns and outputs
+    of the images n, a slice of the batch.
     """
     stride, pad, H_out, W_out = check_conv_args(x, w, b, conv_param)
     N, C, H, W = x.shape
@@ -115,7 +114,7 @@ def conv_forward_fast(x, w, b, conv_param):
         np.add(prod.reshape(-1, F, H_out, W_out), b.reshape(F, 1, 1), out=out[n])
         ### END SOLUTION
 
-    for_batch_products(convolve, N, x[0].nbytes, F * C * HH * WW * H_out * W_out)
+    for_batch_chunks(convolve, N, x[0].nbytes)
     cache = LayerCache("conv_forward_fast", (x, w, b, conv_param, cols))
     return out, cache
 
@@ -143,9 +142,8 @@ def conv_backward_fast(dout, cache, *, need_dx=True):
       the input pixel its column was copied from (col2im), then drops the padding.
     dw and db are the sums of the images' own (given code sums them).
 
-    The work runs over chunks of images (batch_chunks.for_batch_products, given
-    code, as in conv_forward_fast); grads(n) fills dw_each[n], db_each[n] and
-    dx[n] for the images n.
+    The work runs over chunks of images (batch_chunks.for_batch_chunks, given
+    code); grads(n) fills dw_each[n], db_each[n] and dx[n] for the images n.
     """
     x, w, b, conv_param, cols = open_cache(cache, "conv_forward_fast", "conv_backward_fast")
     stride, pad, H_out, W_out = check_conv_args(x, w, b, conv_param)
@@ -175,7 +173,7 @@ def conv_backward_fast(dout, cache, *, need_dx=True):
             dx[n] = dx_pad[:, :, pad:pad + H, pad:pad + W]
         ### END SOLUTION
 
-    for_batch_products(grads, N, x[0].nbytes, F * C * HH * WW * H_out * W_out)
+    for_batch_chunks(grads, N, x[0].nbytes)
     dw = dw_each.sum(axis=0).reshape(F, C, HH, WW)  # the batch's gradients: the sums of the images'
     db = db_each.sum(axis=0)
     return dx, dw, db

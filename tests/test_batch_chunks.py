@@ -185,19 +185,3 @@ def test_pooling_is_the_same_on_any_number_of_threads(n_threads, n, ph, pw, stri
     assert np.array_equal(out, out_naive)
     # overlapping windows add their gradients in another order in the naive layer
     np.testing.assert_allclose(dx, max_pool_backward_naive(dout, cache_naive), rtol=1e-12, atol=1e-15)
-
-
-def test_large_products_run_the_whole_batch_on_the_calling_thread(threads):
-    threads(3)
-    calls = []
-
-    def fill(s):
-        calls.append((s, threading.get_ident()))
-
-    item_bytes = batch_chunks.CHUNK_BYTES // 2  # many chunks if chunked
-    batch_chunks.for_batch_products(fill, 40, item_bytes, batch_chunks.BLAS_ONE_CORE_MACS + 1)
-    assert calls == [(slice(0, 40), threading.get_ident())], "BLAS threads each product: one chunk, this thread"
-    calls.clear()
-    batch_chunks.for_batch_products(fill, 40, item_bytes, batch_chunks.BLAS_ONE_CORE_MACS)
-    assert sorted((s.start, s.stop) for s, _ in calls) == [
-        (s.start, s.stop) for s in batch_chunks.chunk_slices(40, item_bytes)]
