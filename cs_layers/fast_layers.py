@@ -7,17 +7,15 @@ so the backward pass does not redo the forward's work. A cache therefore only
 fits the backward pass of the layer that made it; any other cache is refused
 with a ValueError (caches.open_cache). No compiler, no build step, only numpy.
 
-The idea (task2_5, convolution as a matrix product):
+The idea (task2_5, convolution as one matrix product):
 - pad x once, then take every receptive field as a strided *view* with
   np.lib.stride_tricks.sliding_window_view (no copy yet);
 - copy the windows into "columns" (im2col): one column of length C*HH*WW per
-  output position of every image, so the convolution of an image becomes the
-  matrix product w.reshape(F, C*HH*WW) @ (its columns);
+  output position of every image, so the convolution becomes the single matrix
+  product w.reshape(F, C*HH*WW) @ cols;
 - backward: dw = dout @ cols.T with the cached columns, and dcols = w.T @ dout
   is added back onto the padded input one kernel offset (i, j) at a time
   (col2im).
-Both run over chunks of images on a few threads (batch_chunks.py, given code),
-as torch's own im2col convolution does; that changes no result.
 
 The idea (task2_6, max pooling): the window element at offset (i, j) of every
 window is the strided slice x[:, :, i::stride, j::stride]; the max over the
@@ -67,7 +65,7 @@ def im2col_windows(x, HH, WW, stride, pad):
 
 
 def conv_forward_fast(x, w, b, conv_param):
-    """Convolution forward pass with im2col: a matrix product per image.
+    """Convolution forward pass with im2col: one matrix product.
 
     Inputs:
     - x: input data, (N, C, H, W)
@@ -87,34 +85,23 @@ def conv_forward_fast(x, w, b, conv_param):
     tile the input ((H + 2 * pad - HH) % stride != 0).
 
     Layout (im2col): cols has shape (C*HH*WW, N*H_out*W_out); its rows are
-    ordered (c, i, j) like w.reshape(F, -1) and its columns (n, y, x), so the
-    H_out*W_out columns of image n hold its receptive fields and
-      w.reshape(F, -1) @ cols[:, n*H_out*W_out : (n+1)*H_out*W_out] + b[:, None]
-    is out[n], (F, H_out*W_out). The backward pass reuses cols for dw.
-
-    The work runs over chunks of images (batch_chunks.for_batch_chunks, given
-    code: chunks on a few threads); convolve(n) fills the columns and outputs
-    of the images n, a slice of the batch.
+    ordered (c, i, j) like w.reshape(F, -1) and its columns (n, y, x), so
+      w.reshape(F, -1) @ cols + b[:, None]     # (F, N*H_out*W_out)
+    is the output, to be reshaped to (F, N, H_out, W_out) and transposed to
+    (N, F, H_out, W_out). The backward pass reuses cols for dw.
     """
     stride, pad, H_out, W_out = check_conv_args(x, w, b, conv_param)
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
     dtype = np.result_type(x, w, b)
-    cols = np.empty((C * HH * WW, N * H_out * W_out), dtype=dtype)
+    # task2_5: conv_forward_fast
+    ### BEGIN SOLUTION
+    windows = im2col_windows(x, HH, WW, stride, pad)  # (C, HH, WW, N, H_out, W_out) view
+    cols = windows.reshape(C * HH * WW, N * H_out * W_out).astype(dtype, copy=False)  # im2col: the one copy
+    prod = w.reshape(F, -1).astype(dtype, copy=False) @ cols  # (F, N*H_out*W_out)
     out = np.empty((N, F, H_out, W_out), dtype=dtype)
-
-    def convolve(n):  # fills the columns of the images n in cols, and out[n]
-        # task2_5: conv_forward_fast
-        ### BEGIN SOLUTION
-        windows = im2col_windows(x[n], HH, WW, stride, pad)  # (C, HH, WW, n_images, H_out, W_out) view
-        cols_n = cols.reshape(C, HH, WW, N, H_out, W_out)[:, :, :, n]  # the columns of images n: a view
-        cols_n[...] = windows  # im2col: the one copy
-        per_image = cols_n.reshape(C * HH * WW, -1, H_out * W_out).transpose(1, 0, 2)  # (n_images, CHW, HW) view
-        prod = w.reshape(F, -1).astype(dtype, copy=False) @ per_image  # (n_images, F, H_out*W_out)
-        np.add(prod.reshape(-1, F, H_out, W_out), b.reshape(F, 1, 1), out=out[n])
-        ### END SOLUTION
-
-    for_batch_chunks(convolve, N, x[0].nbytes)
+    np.add(prod.reshape(F, N, H_out, W_out).transpose(1, 0, 2, 3), b.reshape(F, 1, 1), out=out)
+    ### END SOLUTION
     cache = LayerCache("conv_forward_fast", (x, w, b, conv_param, cols))
     return out, cache
 
@@ -134,16 +121,11 @@ def conv_backward_fast(dout, cache, *, need_dx=True):
     - dw: gradient with respect to w, (F, C, HH, WW)
     - db: gradient with respect to b, (F,)
 
-    Image by image, with cols_n = the (C*HH*WW, H_out*W_out) columns of image
-    n in cols, w_rows = w.reshape(F, -1) as in conv_forward_fast and
-    dout_n = dout[n].reshape(F, H_out*W_out):
-      dw of image n = dout_n @ cols_n.T, db of image n = dout_n summed over (y, x),
-      dcols_n = w_rows.T @ dout_n, and dx[n] adds each dcols_n entry back onto
-      the input pixel its column was copied from (col2im), then drops the padding.
-    dw and db are the sums of the images' own (given code sums them).
-
-    The work runs over chunks of images (batch_chunks.for_batch_chunks, given
-    code); grads(n) fills dw_each[n], db_each[n] and dx[n] for the images n.
+    With cols and w_rows = w.reshape(F, -1) as in conv_forward_fast and
+    dout_rows = dout transposed to (F, N, H_out, W_out), reshaped (F, N*H_out*W_out):
+      dw = dout_rows @ cols.T, db = dout summed over (n, y, x),
+      dcols = w_rows.T @ dout_rows, and dx adds each dcols entry back onto the
+      input pixel its column was copied from (col2im), then drops the padding.
     """
     x, w, b, conv_param, cols = open_cache(cache, "conv_forward_fast", "conv_backward_fast")
     stride, pad, H_out, W_out = check_conv_args(x, w, b, conv_param)
@@ -151,31 +133,22 @@ def conv_backward_fast(dout, cache, *, need_dx=True):
     F, _, HH, WW = w.shape
     check_dout(dout, (N, F, H_out, W_out), "conv_backward_fast")
     dtype = np.result_type(x, w, dout)
-    dw_each = np.empty((N, F, C * HH * WW), dtype=dtype)  # dw of each image, rows like w.reshape(F, -1)
-    db_each = np.empty((N, F), dtype=dtype)
-    dx = np.empty(x.shape, dtype=dtype) if need_dx else None
-
-    def grads(n):  # fills dw_each[n], db_each[n] and (if need_dx) dx[n] for the images n
-        # task2_5: conv_backward_fast
-        ### BEGIN SOLUTION
-        dout_n = dout[n].reshape(-1, F, H_out * W_out).astype(dtype, copy=False)  # (n_images, F, H_out*W_out)
-        cols_n = cols.reshape(C * HH * WW, N, H_out * W_out)[:, n]  # (CHW, n_images, HW): columns of images n
-        dw_each[n] = dout_n @ cols_n.transpose(1, 2, 0)  # (n_images, F, C*HH*WW)
-        db_each[n] = dout_n.sum(axis=2)
-        if need_dx:
-            dcols = w.reshape(F, -1).T.astype(dtype, copy=False) @ dout_n  # (n_images, C*HH*WW, H_out*W_out)
-            dcols = dcols.reshape(-1, C, HH, WW, H_out, W_out)
-            dx_pad = np.zeros((len(dcols), C, H + 2 * pad, W + 2 * pad), dtype=dtype)
-            for i in range(HH):  # col2im: kernel offset (i, j) of every window at once
-                for j in range(WW):
-                    ys, xs = slice(i, i + stride * H_out, stride), slice(j, j + stride * W_out, stride)
-                    dx_pad[:, :, ys, xs] += dcols[:, :, i, j]  # (n_images, C, H_out, W_out)
-            dx[n] = dx_pad[:, :, pad:pad + H, pad:pad + W]
-        ### END SOLUTION
-
-    for_batch_chunks(grads, N, x[0].nbytes)
-    dw = dw_each.sum(axis=0).reshape(F, C, HH, WW)  # the batch's gradients: the sums of the images'
-    db = db_each.sum(axis=0)
+    dx = None
+    # task2_5: conv_backward_fast
+    ### BEGIN SOLUTION
+    dout_rows = dout.transpose(1, 0, 2, 3).reshape(F, -1).astype(dtype, copy=False)  # (F, N*H_out*W_out)
+    db = dout.sum(axis=(0, 2, 3))  # (F,)
+    dw = (dout_rows @ cols.T).reshape(F, C, HH, WW)
+    if need_dx:
+        dcols = w.reshape(F, -1).T.astype(dtype, copy=False) @ dout_rows  # (C*HH*WW, N*H_out*W_out)
+        dcols = dcols.reshape(C, HH, WW, N, H_out, W_out)
+        dx_pad = np.zeros((C, N, H + 2 * pad, W + 2 * pad), dtype=dtype)  # ordered like dcols
+        for i in range(HH):  # col2im: kernel offset (i, j) of every window at once
+            for j in range(WW):
+                ys, xs = slice(i, i + stride * H_out, stride), slice(j, j + stride * W_out, stride)
+                dx_pad[:, :, ys, xs] += dcols[:, i, j]  # (C, N, H_out, W_out)
+        dx = dx_pad[:, :, pad:pad + H, pad:pad + W].transpose(1, 0, 2, 3).copy()  # (N, C, H, W)
+    ### END SOLUTION
     return dx, dw, db
 
 
