@@ -28,7 +28,7 @@ def describe(threads):
             if load[0] > (os.cpu_count() or 1) else "")
     lines = [f"threads: {threads} for numpy's BLAS (threadpoolctl) and torch "
              f"(torch.get_num_threads() = {torch.get_num_threads()}), "
-             f"{batch_chunks.THREADS} for the fast layers' chunks of images (1 below "
+             f"{batch_chunks.THREADS} for the fast pooling chunks (1 below "
              f"{batch_chunks.PARALLEL_BYTES >> 20} MiB of input); {os.cpu_count()} CPUs; "
              f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}{busy}",
              f"numpy {np.__version__}, torch {torch.__version__}, python {platform.python_version()}, "

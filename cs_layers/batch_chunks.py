@@ -3,9 +3,8 @@
 The fast pooling layers are bound by memory traffic, not arithmetic: each window
 offset is a strided slice that touches every cache line of the input again. Cut
 into chunks of a few images that fit the CPU cache, the second and later touches
-are cheap; and numpy releases the GIL inside its loops (and BLAS calls), so two
-chunks can run on two cores at once, as torch's own kernels do. The fast conv
-layers run their im2col copies, per-image matrix products and col2im the same way. The helper threads are started
+are cheap; and numpy releases the GIL inside its loops, so two chunks can run on
+two cores at once (as torch's own kernels do). The helper threads are started
 once and then wait for work, so handing chunks to them costs tens of microseconds
 per call, not the start and join of a thread. A small batch (under PARALLEL_BYTES
 of input in all, 1 MiB) stays on the calling thread: there even that hand-over

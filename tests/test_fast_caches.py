@@ -9,15 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cs_layers import batch_chunks
 from cs_layers.fast_layers import (
-    conv_backward_fast,
     conv_forward_fast,
     im2col_windows,
     max_pool_backward_fast,
     max_pool_forward_fast,
 )
-from cs_layers.layers import conv_backward_naive, conv_forward_naive
 
 
 @settings(max_examples=40, deadline=None)
@@ -62,29 +59,3 @@ def test_conv_cols_are_the_im2col_matrix(x_shape, w_shape, conv_param):
     _, cache = conv_forward_fast(x, w, b, conv_param)
     windows = im2col_windows(x, w_shape[2], w_shape[3], conv_param["stride"], conv_param["pad"])
     assert np.array_equal(cache[4], windows.reshape(windows.shape[0] * windows.shape[1] * windows.shape[2], -1))
-
-
-@pytest.mark.parametrize("n_threads", [1, 2, 3])
-def test_conv_is_the_same_on_any_number_of_threads(n_threads, monkeypatch):
-    """The chunks of images change no result: bit for bit, dw and db summed in image order."""
-    rng = np.random.default_rng(1)
-    x, w, b = rng.standard_normal((9, 2, 6, 6)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3)
-    conv_param = {"stride": 1, "pad": 1}
-    dout = rng.standard_normal((9, 3, 6, 6))
-    out_one, cache_one = conv_forward_fast(x, w, b, conv_param)  # small: one chunk on this thread
-    grads_one = conv_backward_fast(dout, cache_one)
-    monkeypatch.setattr(batch_chunks, "CHUNK_BYTES", x[0].nbytes * 2)  # chunks of two images
-    monkeypatch.setattr(batch_chunks, "PARALLEL_BYTES", 0)  # threads even for this
-    previous = batch_chunks.set_threads(n_threads)
-    try:
-        out, cache = conv_forward_fast(x, w, b, conv_param)
-        grads = conv_backward_fast(dout, cache)
-    finally:
-        batch_chunks.set_threads(previous)
-    assert np.array_equal(out, out_one) and np.array_equal(cache[4], cache_one[4])
-    for got, want in zip(grads, grads_one):
-        assert np.array_equal(got, want)
-    out_naive, cache_naive = conv_forward_naive(x, w, b, conv_param)
-    np.testing.assert_allclose(out, out_naive, rtol=1e-12, atol=1e-12)
-    for got, want in zip(grads, conv_backward_naive(dout, cache_naive)):
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
