@@ -32,7 +32,7 @@ needs_cgroups = pytest.mark.skipif(not cgroups.available()[0], reason="no usable
 @needs_cgroups
 def test_a_starting_grader_leaves_a_live_runs_fresh_control_group_alone():
     with sandbox.uid_lease() as uid:  # a live run of another grader, about to start its worker
-        group = cgroups.Group.create(f"run-{uid}", 64 << 20, 8)
+        group = cgroups.Group.create(sandbox._group_name(uid), 64 << 20, 8)
         assert group is not None
         try:
             sandbox.reap_orphans()  # what another grader does when it starts, right now
@@ -47,11 +47,11 @@ def test_a_starting_grader_leaves_a_live_runs_fresh_control_group_alone():
 @needs_cgroups
 def test_the_control_group_of_a_killed_grader_is_removed():
     with sandbox.uid_lease() as uid:
-        group = cgroups.Group.create(f"run-{uid}", 64 << 20, 8)
+        group = cgroups.Group.create(sandbox._group_name(uid), 64 << 20, 8)
         assert group is not None
+        name = group.dirs[0].name
+        assert name in cgroups.group_names()
     # the lease is gone (the grader died) and its group was left behind, empty
-    name = group.dirs[0].name
-    assert name in cgroups.group_names()
     sandbox.reap_orphans()
     assert name not in cgroups.group_names() and not any(d.exists() for d in group.dirs)
 
