@@ -31,10 +31,9 @@ $(VENV)/.dev-installed: $(VENV)/.installed requirements-dev.txt
 lint: venv $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 
-# The fast inner loop: lint, then every test but notebook execution, nbgrader and end-to-end grading runs,
-# with hypothesis' "ci" profile (15 examples per property, as CI's make test; make test draws 30 here).
+# The fast inner loop: lint, then every test but notebook execution, nbgrader and end-to-end grading runs.
 check: lint
-	$(PY) -m pytest -m "not slow" -n 2 --hypothesis-profile=ci
+	$(PY) -m pytest -m "not slow" -n 2
 
 # The whole suite on 2 workers, one test file per worker at a time, the longest first
 # (tests/xdist_order.py); each session artefact (tests/session.py) is made once for both.
