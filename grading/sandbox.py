@@ -284,7 +284,10 @@ def probe_backend(host: Host, backend: str, userns: bool = False) -> tuple[bool,
         if host.root and shutil.which("setpriv", path=_SYSTEM_PATH):
             # a leased uid like any run's: no other run holds it, and no reaper takes the probe
             # for a dead grader's orphan
-            uid = stack.enter_context(uid_lease()) if _euid_is_root() else _UID_BASE
+            try:
+                uid = stack.enter_context(uid_lease()) if _euid_is_root() else _UID_BASE
+            except SandboxRefused as err:  # no private lock folder: a run would refuse too
+                return False, f"{backend} probe: {err}"
             stack.callback(_wait_uid_gone, uid, 5.0)
         limits = Limits(wall_s=20)
         argv = ["/bin/sh", "-c", "true"]
