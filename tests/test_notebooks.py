@@ -100,6 +100,28 @@ def test_parameters_cell_reads_fast_mode():
             f"{name}: needs exactly one cell tagged 'parameters' that reads CS_LAYERS_FAST")
 
 
+# The barebones nets' parameters are plain tensors: nothing moves them to the GPU later, so
+# each one must be made on the notebook's device (on a CPU-only machine a forgotten device=
+# passes unseen; on CUDA the first matrix product fails).
+PARAMETER_MAKERS = {"random_weight", "zero_weight", "three_layer_convnet_params"}
+
+
+def test_pytorch_notebook_makes_barebones_parameters_on_its_device():
+    import ast
+    missing = []
+    for index, cell in enumerate(load("PyTorch.ipynb").cells):
+        if cell.cell_type != "code":
+            continue
+        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", getattr(node.func, "attr", None))
+                if name in PARAMETER_MAKERS and "device" not in {k.arg for k in node.keywords}:
+                    missing.append(f"cell {index}: {ast.unparse(node)}")
+    assert not missing, ("PyTorch.ipynb makes barebones parameters without device=device (they stay on the "
+                         "CPU while the batches go to CUDA): " + "; ".join(missing))
+
+
 @pytest.mark.slow
 def test_nbgrader_generate_assignment_strips_solutions(tmp_path_factory):
     # The release build (built once per session) runs `nbgrader generate_assignment convnets` in a
