@@ -20,10 +20,11 @@ The idea (task2_5, convolution as one matrix product):
 The idea (task2_6, max pooling): the window element at offset (i, j) of every
 window is the strided slice x[:, :, i::stride, j::stride]; the max over the
 window is the running np.maximum over the pool_height * pool_width offsets.
-The forward pass also records, for every window, the offset of its first max
-(row-major order, like torch and the naive layer); the backward pass sends
-dout to exactly those places. Both run over cache-sized chunks of the batch on
-a few threads (batch_chunks.py, given code), which changes no result.
+The forward pass also records, for every window, where its first max sits in x
+(a flat index, row-major window order, like torch and the naive layer); the
+backward pass scatters dout to exactly those places. Both run over
+cache-sized chunks of the batch on a few threads (batch_chunks.py, given
+code), which changes no result.
 
 Given code outside the student regions also keeps the memory of freed arrays in
 the process for the next call (allocator.py): the large temporaries here would
@@ -169,15 +170,18 @@ def max_pool_forward_fast(x, pool_param):
         H_out = 1 + (H - pool_height) // stride
         W_out = 1 + (W - pool_width) // stride
     - cache: LayerCache (x, pool_param, argmax), for max_pool_backward_fast only;
-      argmax (N, C, H_out, W_out) holds, for every window, the offset
-      k = i * pool_width + j of its first max (row-major window order, like
-      torch and the naive layer), as small unsigned ints
+      argmax (N, C, H_out, W_out) holds, for every window, where its first max
+      (row-major window order, like torch and the naive layer) sits in x: the
+      flat index into x.reshape(-1) in C order (np.intp, like torch's indices)
 
     Element (i, j) of every window is the strided slice
     x[:, :, i : i + stride*H_out : stride, j : j + stride*W_out : stride], of
-    shape (N, C, H_out, W_out); out is the running maximum over these slices,
-    and argmax changes to k only where slice k is strictly larger than the
-    maximum so far (so ties keep the first max).
+    shape (N, C, H_out, W_out); out is the running maximum over these slices
+    in row-major window order. Element (i, j) of a window lies i * W + j after
+    the window's corner (element (0, 0)) in x.reshape(-1), and that distance
+    grows in row-major order; where the running maximum grows strictly at
+    (i, j), the max moves there (so ties keep the first max). argmax is the
+    flat index of each window's corner plus that distance.
 
     The work runs over chunks of images (batch_chunks.for_batch_chunks, given
     code: cache-sized chunks on a few threads); pool(n) fills the outputs of
@@ -186,7 +190,7 @@ def max_pool_forward_fast(x, pool_param):
     ph, pw, stride, H_out, W_out = check_pool_args(x, pool_param)
     N, C, H, W = x.shape
     out = np.empty((N, C, H_out, W_out), dtype=x.dtype)
-    argmax = np.empty((N, C, H_out, W_out), dtype=np.min_scalar_type(ph * pw - 1))
+    argmax = np.empty((N, C, H_out, W_out), dtype=np.intp)
 
     def pool(n):  # fills out[n] and argmax[n] from x[n]
         # task2_6: max_pool_forward_fast
@@ -194,14 +198,19 @@ def max_pool_forward_fast(x, pool_param):
         def offset(i, j):  # element (i, j) of every window of the images n, a view
             return x[n, :, i:i + stride * H_out:stride, j:j + stride * W_out:stride]
 
-        best, best_at = out[n], argmax[n]  # views: writing them fills out and argmax
-        best[...] = offset(0, 0)
-        best_at[...] = 0
-        for k in range(1, ph * pw):  # row-major window order
-            element = offset(k // pw, k % pw)
-            larger = element > best  # strictly: a tie keeps the first max
-            np.maximum(best, element, out=best)
-            np.maximum(best_at, larger * best_at.dtype.type(k), out=best_at)  # k only grows: best_at[larger] = k
+        best = offset(0, 0)  # the max so far (first a view of x)
+        best_at = np.zeros(best.shape, dtype=np.min_scalar_type((ph - 1) * W + pw - 1))  # where: i*W + j
+        for k in range(1, ph * pw):  # row-major window order: i * W + j grows with k
+            i, j = k // pw, k % pw
+            new_best = np.maximum(best, offset(i, j))
+            grew = new_best > best  # strictly: a tie keeps the first max
+            np.maximum(best_at, grew * best_at.dtype.type(i * W + j), out=best_at)  # best_at[grew] = i*W + j
+            best = new_best
+        out[n] = best
+        planes = (np.arange(N)[n, None] * C + np.arange(C)) * (H * W)  # flat index of x[n, c, 0, 0]
+        corners = (np.arange(H_out)[:, None] * W + np.arange(W_out)) * stride  # of each window's (0, 0) in a plane
+        np.add(planes[:, :, None, None], corners, out=argmax[n])
+        argmax[n] += best_at
         ### END SOLUTION
 
     for_batch_chunks(pool, N, x[0].nbytes)
@@ -210,7 +219,7 @@ def max_pool_forward_fast(x, pool_param):
 
 
 def max_pool_backward_fast(dout, cache):
-    """Max-pooling backward pass over strided views.
+    """Max-pooling backward pass: one scatter to the places of the maxima.
 
     The gradient of each output goes to its window's maximum: the first one in
     row-major window order if there are ties, exactly like torch and
@@ -223,11 +232,12 @@ def max_pool_backward_fast(dout, cache):
 
     Returns dx: gradient with respect to x, (N, C, H, W)
 
-    For every window offset k = (i, j), the windows whose max sits at k send
-    their dout to the strided slice of offset k; the others send 0. Where
-    windows do not overlap (stride >= pool_height and pool_width), the slices
-    of different offsets and windows never share a pixel, so they can simply
-    be written; where they overlap, they are added. scatter(n) fills dx for the
+    The forward pass recorded where each window's max sits in x (argmax, flat
+    indices), so dx is zero except at those places, where the window's dout
+    goes: one scatter, dx.reshape(-1)[argmax] = dout. Where windows overlap
+    (stride < pool_height or pool_width), two windows can share their max, and
+    their gradients must add up: np.add.at adds at repeated indices, where
+    plain assignment would keep only one of them. scatter(n) fills dx for the
     images n (chunks of the batch, as in the forward pass).
     """
     x, pool_param, argmax = open_cache(cache, "max_pool_forward_fast", "max_pool_backward_fast")
@@ -239,16 +249,12 @@ def max_pool_backward_fast(dout, cache):
     def scatter(n):  # fills dx[n] from dout[n] and argmax[n]
         # task2_6: max_pool_backward_fast
         ### BEGIN SOLUTION
-        overlap = stride < ph or stride < pw
-        dx[n] = 0  # pixels in no window (and, with overlap, the start of the sums)
-        for k in range(ph * pw):
-            i, j = k // pw, k % pw
-            at_k = argmax[n] == k  # True where the window's max sits at offset k
-            slice_k = dx[n, :, i:i + stride * H_out:stride, j:j + stride * W_out:stride]  # a view
-            if overlap:
-                slice_k += dout[n] * at_k
-            else:
-                np.multiply(dout[n], at_k, out=slice_k)  # dout where at_k, else 0
+        dx[n] = 0  # pixels that are no window's max
+        dx_flat = dx.reshape(-1)  # a view: argmax indexes it
+        if stride < ph or stride < pw:  # overlapping windows may share a max: add
+            np.add.at(dx_flat, argmax[n], dout[n])
+        else:  # every max belongs to one window
+            dx_flat[argmax[n]] = dout[n]
         ### END SOLUTION
 
     for_batch_chunks(scatter, N, x[0].nbytes)

@@ -1,5 +1,7 @@
 """batch_chunks (given code): the fast pooling layers' chunks of images, on a few threads."""
+import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -28,6 +30,9 @@ def test_chunk_slices_cover_the_batch_in_order_once(n, item_bytes, threads):
         assert len(slices) >= threads  # every thread gets work
     if item_bytes * 2 <= batch_chunks.CHUNK_BYTES:
         assert all((s.stop - s.start) * item_bytes <= batch_chunks.CHUNK_BYTES for s in slices)
+    sizes = [s.stop - s.start for s in slices]
+    assert max(sizes) - min(sizes) <= 1, "even chunks: the threads finish together"
+    assert len(slices) % threads == 0 or len(slices) == n
 
 
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
@@ -45,36 +50,92 @@ def test_every_chunk_runs_exactly_once(threads, n_threads):
 
 def test_the_first_failing_chunk_is_raised_after_all_threads_stopped(threads):
     threads(3)
-    running = []
+    running, finished = [], []
 
     def fill(s):
         running.append(s.start)
+        time.sleep(0.002)  # the helpers take chunks too
+        finished.append(s.start)
         if s.start > 0:
             raise KeyError(s.start)
 
     with pytest.raises(KeyError) as error:
         batch_chunks.for_batch_chunks(fill, 40, batch_chunks.CHUNK_BYTES)
     assert error.value.args[0] == min(s for s in running if s > 0)
-    assert not [t for t in threading.enumerate() if t.name == "cs_layers-chunk"]
+    seen = list(running)
+    time.sleep(0.05)
+    assert running == seen and sorted(finished) == sorted(running), "a chunk ran after the call returned"
+    assert len(running) < 40, "no new chunk starts after one failed"
+
+
+def _fresh_helpers(monkeypatch):
+    """Forget the helper threads earlier tests started (they stay idle), for this test alone."""
+    monkeypatch.setattr(batch_chunks, "_helpers", [])
+    monkeypatch.setattr(batch_chunks, "_tasks", batch_chunks.queue.SimpleQueue())
 
 
 def test_a_small_batch_stays_on_the_calling_thread(threads, monkeypatch):
     threads(4)
+    _fresh_helpers(monkeypatch)
     started = []
     real_start = threading.Thread.start
     monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self.name), real_start(self)))
     ran_on = set()
+
+    def fill(s):
+        ran_on.add(threading.get_ident())
+        time.sleep(0.002)  # long enough for a helper to take the next chunk
+
+    monkeypatch.setattr(batch_chunks, "CHUNK_BYTES", batch_chunks.PARALLEL_BYTES // 4)
     item_bytes = batch_chunks.CHUNK_BYTES // 8  # 8 images a chunk
     small = batch_chunks.PARALLEL_BYTES // item_bytes - 1  # just under the threshold: several chunks
-    batch_chunks.for_batch_chunks(lambda s: ran_on.add(threading.get_ident()), small, item_bytes)
+    batch_chunks.for_batch_chunks(fill, small, item_bytes)
     assert ran_on == {threading.get_ident()} and not started
     assert len(batch_chunks.chunk_slices(small, item_bytes, 1)) > 1  # chunked all the same
-    batch_chunks.for_batch_chunks(lambda s: None, small + 1, item_bytes)  # at the threshold: threads
-    assert started and set(started) == {"cs_layers-chunk"}
+    batch_chunks.for_batch_chunks(fill, small + 1, item_bytes)  # at the threshold: threads
+    assert started and set(started) == {"cs_layers-chunk"} and len(ran_on) > 1
+
+
+def test_helper_threads_are_started_once_and_reused(threads, monkeypatch):
+    threads(3)
+    _fresh_helpers(monkeypatch)
+    ran_on = set()
+
+    def fill(s):
+        ran_on.add(threading.get_ident())
+        time.sleep(0.002)
+
+    for _ in range(5):
+        batch_chunks.for_batch_chunks(fill, 30, batch_chunks.CHUNK_BYTES)
+    helpers = [t for t in threading.enumerate() if t in batch_chunks._helpers]
+    assert len(batch_chunks._helpers) == 2 and len(helpers) == 2, "two helpers, started once for all five calls"
+    assert ran_on <= {threading.get_ident()} | {t.ident for t in helpers} and len(ran_on) > 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_starts_its_own_helpers(threads):
+    threads(2)
+    batch_chunks.for_batch_chunks(lambda s: None, 8, batch_chunks.CHUNK_BYTES)  # the parent's helpers run
+    assert batch_chunks._helpers
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its helpers would never run if it reused the parent's list
+        try:
+            out = np.zeros(64)
+            batch_chunks.for_batch_chunks(lambda s: out.__setitem__(s, 1.0), 64, batch_chunks.CHUNK_BYTES)
+            os.write(write, b"ok" if out.all() and batch_chunks._helpers else b"bad")
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as r:
+        answer = r.read()
+    os.waitpid(pid, 0)
+    assert answer == b"ok"
 
 
 def test_without_threads_the_caller_does_every_chunk(threads, monkeypatch):
     threads(4)
+    _fresh_helpers(monkeypatch)
 
     def refuse(self):
         raise RuntimeError("can't start new thread")
