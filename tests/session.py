@@ -72,13 +72,17 @@ def release_tree(tmp_path_factory) -> Path:
 def trained_models(tmp_path_factory) -> types.SimpleNamespace:
     """A trained reference checkpoint (model) and challenge weights (challenge), once per session."""
     def make(folder):
+        from cs_layers.torch_nets import load_challenge
         from grading.examples import train_challenge, train_model
+        from grading.torch_cases import CHALLENGE_TARGETS
         model = folder / "model.npz"
         acc = train_model(model, epochs=2)
         assert acc > 0.9, f"the corpus model trained to only {acc:.3f}; raise epochs in train_model"
         challenge = folder / "challenge_model.pt"
-        acc = train_challenge(challenge, epochs=2)
-        assert acc >= 0.95, f"the corpus challenge model reached only {acc:.3f}; raise its epochs"
+        acc = train_challenge(challenge, epochs=3)  # on the default data, as a student's notebook trains it
+        # the corpus expects full points on task3_5: a margin over the grader's full-points accuracy
+        target = CHALLENGE_TARGETS[load_challenge(challenge)[1]] + 0.02
+        assert acc >= target, f"the corpus challenge model reached only {acc:.3f} (< {target:.2f}); raise its epochs"
         return types.SimpleNamespace(model=model, challenge=challenge)
     return once(tmp_path_factory, "models", make)
 
