@@ -21,7 +21,8 @@ Per student (grade_notebooks):
    run_sandboxed (one nbgrader start-up per student; each notebook still gets its own
    kernel; CS_LAYERS_FAST=1; CS_LAYERS_GRADING=1, so the notebooks load the submitted
    checkpoint and challenge model instead of retraining what the hidden tests grade;
-   kernel over ipc sockets: the network namespace has no usable loopback). If that run
+   KERNEL_CONFIG: figures recorded as text, not drawn; kernel over ipc sockets: the
+   network namespace has no usable loopback). If that run
    does not end "ok", each of its notebooks is run again on its own (`--notebook <nb>`,
    while the submission's budget lasts), so one broken notebook is not blamed on the other;
 4. copy the private gradebook out and read the scores back with nbgrader's Gradebook API

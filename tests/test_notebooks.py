@@ -179,6 +179,14 @@ def test_grading_run_shortens_the_demonstrations_and_still_checks_overfitting(tm
     assert len(keep) == 6, "the setup, parameters, data, import, overfit and task2_8_overfit cells must exist"
     keep.append(nbformat.v4.new_code_cell(
         "assert (SPEED_N, IMAGE_SIZE, OVERFIT_EPOCHS) == (4, 50, 5) and solver.num_epochs == 5\n"))
+    # autoreload is off in a grading run: a module edited on disk is not reloaded before a cell
+    keep.append(nbformat.v4.new_code_cell(
+        "import importlib, pathlib, time\n"
+        "pathlib.Path('probe_mod.py').write_text('V = 1\\n')\n"
+        "sys.path.insert(0, str(pathlib.Path.cwd()))\n"
+        "probe_mod = importlib.import_module('probe_mod')\n"))
+    keep.append(nbformat.v4.new_code_cell("time.sleep(1.1)\npathlib.Path('probe_mod.py').write_text('V = 2\\n')\n"))
+    keep.append(nbformat.v4.new_code_cell("assert probe_mod.V == 1, 'autoreload reloaded a module in a grading run'\n"))
     nb.cells = keep
     _execute_as_grading_run(nb, work, tmp_path, monkeypatch)
     printed = "".join(o.get("text", "") for o in keep[5].outputs)
