@@ -1,17 +1,19 @@
 """Execute both notebooks headless, render them as HTML, and time them against the target.
 
-    python -m bench.notebooks [--fast] [--data auto|digits] [--out out/notebooks]
+    python -m bench.notebooks [--fast] [--data auto|default] [--out out/notebooks]
 
 Each notebook runs top to bottom with nbclient in a temporary copy of
 assignments/convnets/ (so the repository stays clean), with a progress bar over its
 cells. The executed notebooks, with their figures, are written to
 <out>/<name>.html (nbconvert's HTMLExporter). A table then gives each notebook's
-execution time against its target: each notebook must run in at most 3 minutes on a
-2-core machine with the embedded default dataset and default settings (no --fast). The slowest cells are listed too.
+execution time against its target: the whole ConvolutionalNetworks notebook must run
+in at most 3 minutes on a 2-core machine with the generated default dataset and
+default settings (no --fast), and so must the PyTorch notebook on the CPU. The slowest
+cells are listed too.
 
 --fast sets CS_LAYERS_FAST=1 (shorter training, smaller speed tests; every check
-still runs). --data digits hides any downloaded CIFAR-10 from the notebooks, so the
-run uses the embedded digits like CI does. Exit status 1 when a cell fails (its HTML
+still runs). --data default hides any downloaded CIFAR-10 from the notebooks, so the
+run uses the generated patterns like CI does. Exit status 1 when a cell fails (its HTML
 is still written, with the error in it).
 """
 import argparse
@@ -68,8 +70,8 @@ def first_line(cell):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fast", action="store_true", help="set CS_LAYERS_FAST=1 (CI-length run)")
-    parser.add_argument("--data", choices=["auto", "digits"], default="auto",
-                        help="digits: hide a downloaded CIFAR-10 so the embedded default is used")
+    parser.add_argument("--data", choices=["auto", "default"], default="auto",
+                        help="default: hide a downloaded CIFAR-10 so the generated patterns are used")
     parser.add_argument("--out", default="out/notebooks", help="folder for the HTML renderings")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     parser.add_argument("notebooks", nargs="*", default=list(TARGETS), help="notebook file names")
@@ -86,7 +88,7 @@ def main(argv=None):
     exporter = HTMLExporter()
     rows, failed = [], False
     with tempfile.TemporaryDirectory(prefix="cs_layers_notebooks_") as tmp:
-        if args.data == "digits":
+        if args.data == "default":
             os.environ["CS_LAYERS_DATA"] = str(Path(tmp) / "no-cifar")
         workdir = Path(tmp) / course.NOTEBOOK_DIR
         workdir.mkdir(parents=True)

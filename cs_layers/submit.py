@@ -173,7 +173,7 @@ def check_challenge(root, rel, raw=None):
         import torch
         saved = torch.load(io.BytesIO((root / rel).read_bytes() if raw is None else raw),
                            map_location="cpu", weights_only=True)
-        ok = isinstance(saved, dict) and saved.get("dataset") in ("digits", "cifar10") \
+        ok = isinstance(saved, dict) and saved.get("dataset") in ("patterns", "digits", "cifar10") \
             and isinstance(saved.get("state_dict"), dict)
     except Exception as e:  # a truncated or foreign file raises various errors
         return [f"{rel}: cannot be read as challenge weights ({type(e).__name__}); save it again "

@@ -12,7 +12,7 @@ Every function works on whatever device and float dtype its inputs have; none
 assumes CUDA. The grader calls these functions in a sandbox on fresh inputs and
 compares with torch references; the notebook PyTorch.ipynb trains them.
 
-The challenge file is a dict {"dataset": "digits" | "cifar10", "state_dict": ...}
+The challenge file is a dict {"dataset": "patterns" | "digits" | "cifar10", "state_dict": ...}
 written by torch.save and read back with torch.load(..., weights_only=True):
 only tensors and plain values, never pickled code.
 """
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from cs_layers import course
 
-DATASETS = ("digits", "cifar10")
+DATASETS = ("patterns", "digits", "cifar10")  # the names get_data gives its datasets
 CHALLENGE_FILE = course.CHALLENGE_FILE  # saved in assignments/convnets/, next to convnet_model.npz
 
 
@@ -258,11 +258,11 @@ def sequential_convnet(in_channel, channel_1, channel_2, num_classes, height=32,
 
 
 # ---------------------------------------------------------------- task3_5: the challenge
-def challenge_model(dataset="digits"):
+def challenge_model(dataset="patterns"):
     """Your challenge model for 3x32x32 images and 10 classes, untrained.
 
     Inputs:
-    - dataset: "digits" or "cifar10", so that each dataset can get its own size of net
+    - dataset: "patterns", "digits" or "cifar10", so that each dataset can get its own size of net
 
     Returns an nn.Module mapping (N, 3, 32, 32) float32 images (as image_tensors
     makes them) to (N, 10) scores, with at most course.MAX_CHALLENGE_PARAMS parameters.

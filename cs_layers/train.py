@@ -4,7 +4,7 @@
     python -m cs_layers.train --data cifar10 --epochs 5 --save convnet_model.npz
 
 It loads the data with cs_layers.data.get_data (CIFAR-10 when downloaded,
-else the embedded digits), trains with the Solver (progress bar), and prints
+else the generated patterns), trains with the Solver (progress bar), and prints
 the final train / validation / test accuracy. It reports; it does not judge.
 """
 import argparse
@@ -16,8 +16,8 @@ import numpy as np
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m cs_layers.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default="auto", choices=["auto", "cifar10", "digits"],
-                   help="dataset (auto: CIFAR-10 if downloaded, else digits)")
+    p.add_argument("--data", default="auto", choices=["auto", "patterns", "digits", "cifar10"],
+                   help="dataset (auto: CIFAR-10 if downloaded, else the generated patterns)")
     p.add_argument("--epochs", type=int, default=2, help="passes over the training set")
     p.add_argument("--batch-size", type=int, default=50, help="minibatch size")
     p.add_argument("--update-rule", default="adam", choices=["sgd", "sgd_momentum", "rmsprop", "adam"])

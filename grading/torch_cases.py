@@ -47,9 +47,9 @@ from grading.sandbox import Limits
 CHALLENGE_TASK = "task3_5"
 CHALLENGE_FILE = unpack.CHALLENGE_FILE  # in the submission, next to convnet_model.npz
 STAGED_WEIGHTS = Path("challenge") / course.CHALLENGE_FILE  # in the worker's folder, read-only
-CHALLENGE_TARGETS = {"digits": 0.95, "cifar10": 0.70}  # held-out test accuracy for full points
+CHALLENGE_TARGETS = {"patterns": 0.90, "digits": 0.95, "cifar10": 0.70}  # held-out test accuracy for full points
 CHANCE = 0.10
-CIFAR_HELDOUT = 1000  # CIFAR-10 test images drawn per grading run (digits: its whole test split)
+CIFAR_HELDOUT = 1000  # CIFAR-10 test images drawn per grading run (patterns, digits: the whole test split)
 INIT_TOL = 0.10  # std within 10% of sqrt(2 / fan_in)
 # One torch worker per student: importing torch maps a few GiB of address space and takes
 # seconds; one case (the challenge on 1000 CIFAR images, one thread) may take up to a minute.
@@ -88,7 +88,8 @@ def logits_ok(received: np.ndarray, expected: np.ndarray, tol: float) -> tuple[b
 
 
 def code_ok(received: np.ndarray, expected: np.ndarray, tol: float) -> tuple[bool, str]:
-    ok = received.shape == (1,) and received.dtype.kind == "f" and float(received[0]) in (0.0, 1.0)
+    ok = received.shape == (1,) and received.dtype.kind == "f" and float(received[0]) in \
+        {float(v) for v in torch_probes.DATASET_CODES.values()}
     return ok, "" if ok else "the worker returned no dataset name"
 
 
@@ -186,12 +187,13 @@ def _model_cases(draw: Draw, task: str, fc: str, conv: str, kaiming_init: bool):
 
 
 def _heldout(seed: bytes) -> dict:
-    """{dataset: (X float32 as the nets see it, y)}: digits' whole test split; CIFAR-10 when present."""
+    """{dataset: (X float32 as the nets see it, y)}: the whole test split of the patterns and the
+    digits; CIFAR-10 (a seeded draw of CIFAR_HELDOUT images) when present."""
     from cs_layers import torch_nets
     from cs_layers.data import get_data
 
     out = {}
-    for name in ("digits", "cifar10"):
+    for name in torch_probes.DATASET_CODES:
         try:
             data = get_data(name)
         except FileNotFoundError:
@@ -209,11 +211,11 @@ def _heldout(seed: bytes) -> dict:
 def _task3_5(draw: Draw, seed: bytes, heldout=None):
     heldout = heldout if heldout is not None else _heldout(seed)
     empty = np.zeros((0, 3, 32, 32), np.float32)
-    images = {f"X_{name}": heldout[name][0] if name in heldout else empty for name in ("digits", "cifar10")}
+    images = {f"X_{name}": heldout[name][0] if name in heldout else empty for name in torch_probes.DATASET_CODES}
     c = draw.case(CHALLENGE_TASK, "challenge_model + challenge_model.pt on held-out test images", "challenge",
                   cls=ChallengeCase, **images, weights_file=str(STAGED_WEIGHTS),
                   max_params=course.MAX_CHALLENGE_PARAMS, checks={"logits": logits_ok, "dataset": code_ok})
-    c.labels = {name: heldout[name][1] for name in ("digits", "cifar10") if name in heldout}
+    c.labels = {name: heldout[name][1] for name in torch_probes.DATASET_CODES if name in heldout}
     most = max([len(v) for v in c.labels.values()] + [1])
     c.expected = {"logits": np.zeros((most, 10)), "dataset": np.zeros(1)}  # sizes only
 
@@ -287,7 +289,10 @@ def _challenge_result(ran: TaskResult, case: ChallengeCase, workdir: Path) -> Ta
     points = ran.max_score
     if code is None or logits is None:
         return TaskResult(CHALLENGE_TASK, 0.0, points, "rejected", "the challenge outputs changed after validation")
-    dataset = "digits" if float(code[0]) == 0.0 else "cifar10"
+    codes = {float(v): k for k, v in torch_probes.DATASET_CODES.items()}
+    dataset = codes.get(float(code[0]))
+    if dataset is None:
+        return TaskResult(CHALLENGE_TASK, 0.0, points, "rejected", "the challenge named no known dataset")
     if dataset not in case.labels:
         return TaskResult(CHALLENGE_TASK, 0.0, points, "error",
                           f"the weights are for {dataset} and the grading machine has no {dataset} test "

@@ -20,7 +20,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 torch.set_num_threads(1)
-DATASET_CODES = {"digits": 0, "cifar10": 1}
+DATASET_CODES = {"digits": 0, "cifar10": 1, "patterns": 2}
 CHALLENGE_BATCH = 250
 PROBES = {}  # name -> probe function (with .module: the cs_layers module it tests)
 
@@ -131,7 +131,7 @@ def model_step(torch_nets, *, builder, kwargs, x, y, lr, **weights):
 
 
 @probe
-def challenge(torch_nets, *, X_digits, X_cifar10, weights_file, max_params):
+def challenge(torch_nets, *, X_digits, X_cifar10, X_patterns, weights_file, max_params):
     """Logits of the student's challenge model on the held-out images of its dataset.
 
     Builds challenge_model(dataset) from the student's module, loads the saved weights
@@ -143,7 +143,7 @@ def challenge(torch_nets, *, X_digits, X_cifar10, weights_file, max_params):
     saved = torch.load(weights_file, map_location="cpu", weights_only=True)
     if not isinstance(saved, dict) or saved.get("dataset") not in DATASET_CODES \
             or not isinstance(saved.get("state_dict"), dict):
-        raise ValueError(f"{name} is not {{'dataset': 'digits'|'cifar10', 'state_dict': ...}}; "
+        raise ValueError(f"{name} is not {{'dataset': 'patterns'|'digits'|'cifar10', 'state_dict': ...}}; "
                          "write it with torch_nets.save_challenge(model, dataset, path)")
     dataset = saved["dataset"]
     model = _model(torch_nets, "challenge_model", {"dataset": dataset})
@@ -153,7 +153,7 @@ def challenge(torch_nets, *, X_digits, X_cifar10, weights_file, max_params):
                          f"{max_params}")
     model.load_state_dict(saved["state_dict"], strict=True)
     model = model.float().eval()
-    X = X_digits if dataset == "digits" else X_cifar10
+    X = {"digits": X_digits, "cifar10": X_cifar10, "patterns": X_patterns}[dataset]
     logits = []
     with torch.inference_mode():
         for i in range(0, len(X), CHALLENGE_BATCH):

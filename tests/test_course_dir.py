@@ -192,22 +192,23 @@ def test_collect_manual_merges_hand_grades_and_keeps_the_rest(out):
 
     with Gradebook(gradebook.db_url(out), course_id=gradebook.course_id(out)) as gb:
         # what formgrader does when the instructor types a score
-        for q, score in (("task2_12_q1", 1.5), ("task2_12_q2", 2.0), ("task2_12_q3", 2.0)):
+        for q, score in (("task2_12_q1", 1.5), ("task2_12_q2", 2.0), ("task2_12_q3", 2.0),
+                         ("task2_12_q4", 2.0)):
             gb.find_grade(q, "ConvolutionalNetworks", "convnets", "alice").manual_score = score
         gb.db.commit()
     grades = out / "grades.csv"
     stamp = grades.stat().st_mtime_ns
     dry = _collect(out, "--dry-run")
-    assert dry.returncode == 0 and "alice nb:task2_12:manual: pending 0/6 -> graded 5.5/6" \
+    assert dry.returncode == 0 and "alice nb:task2_12:manual: pending 0/8 -> graded 7.5/8" \
         in dry.stdout, dry.stdout + dry.stderr
     assert grades.stat().st_mtime_ns == stamp
 
     proc = _collect(out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "alice nb:task2_12:manual: pending 0/6 -> graded 5.5/6" in proc.stdout
+    assert "alice nb:task2_12:manual: pending 0/8 -> graded 7.5/8" in proc.stdout
     after = _csv(out)
     assert after[("alice", "nb:task2_12:manual")] == {
-        "student_id": "alice", "task": "nb:task2_12:manual", "score": "5.5", "max_score": "6",
+        "student_id": "alice", "task": "nb:task2_12:manual", "score": "7.5", "max_score": "8",
         "status": "graded"}
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {("alice", "nb:task2_12:manual")}, changed  # everything else kept

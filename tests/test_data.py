@@ -363,12 +363,14 @@ def test_digits_without_upsampling_and_without_mean():
     assert d["X_train"].min() == 0 and d["X_train"].max() == 255
 
 
-def test_get_data_auto_falls_back_to_digits_with_its_notice(tmp_path, monkeypatch, capsys):
+def test_get_data_auto_falls_back_to_the_shapes_with_its_notice(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CS_LAYERS_DATA", str(tmp_path))
-    d = D.get_data()
+    d = D.get_data(num_training=20, num_validation=10, num_test=10)
     out = capsys.readouterr().out.strip().splitlines()
-    assert d["name"] == "digits"
-    assert len(out) == 1 and "digits" in out[0] and "bash datasets/get_datasets.sh" in out[0]
+    assert d["name"] == "patterns"
+    assert len(out) == 1 and "patterns" in out[0] and "bash datasets/get_datasets.sh" in out[0]
+    assert D.get_data("digits")["name"] == "digits"   # the digits stay available by name
+    assert "digits" in capsys.readouterr().out
 
 
 def test_get_data_auto_uses_verified_cifar(tiny, monkeypatch, capsys):
@@ -384,7 +386,7 @@ def test_hand_extracted_directory_is_checked_against_the_published_md5s(tmp_path
     write_batches(tmp_path / "cifar-10-batches-py", make_batches())  # no marker, tiny files
     assert not D.is_verified(tmp_path)
     monkeypatch.setenv("CS_LAYERS_DATA", str(tmp_path))
-    assert D.get_data()["name"] == "digits"
+    assert D.get_data(num_training=10, num_validation=0, num_test=0)["name"] == "patterns"
     assert "incomplete or not verified" in capsys.readouterr().out
     published = {f: D.md5sum(tmp_path / "cifar-10-batches-py" / f) for f in D.CIFAR10_FILE_MD5}
     monkeypatch.setattr(D, "CIFAR10_FILE_MD5", published)  # pretend they are the real files

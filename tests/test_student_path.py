@@ -56,14 +56,14 @@ def test_student_path_from_the_release(walk):
 def test_notebook_executes_headless(name, walk):
     """Executed once per session by the student path (tests/student_path.py): the release notebook
     with the solution cells put back (the source notebook, as students get it), nbclient,
-    CS_LAYERS_FAST=1, the embedded digits, in the release's own venv."""
+    CS_LAYERS_FAST=1, the generated default data, in the release's own venv."""
     assert name in walk.executed, f"{name} did not execute headless: {walk.failure}"
     work = walk.rel / "assignments" / "convnets"
     if name == "ConvolutionalNetworks.ipynb":
         assert (work / "convnet_model.npz").is_file(), "the notebook must save convnet_model.npz (task2_9)"
     if name == "PyTorch.ipynb":
         from cs_layers.torch_nets import load_challenge
-        assert load_challenge(work / "challenge_model.pt")[1] == "digits", \
+        assert load_challenge(work / "challenge_model.pt")[1] == "patterns", \
             "the notebook must save challenge_model.pt with torch_nets.save_challenge (task3_5)"
 
 

@@ -60,7 +60,7 @@ def test_suite_covers_every_torch_task_with_odd_batches(setup):
     assert any("batch of 1" in c.label or "x 1x" in c.label or "batch of 3" in c.label for c in cases)
     assert all(c.expected for c in cases), "every case has expected outputs"
     challenge = [c for c in cases if c.task == "task3_5"][0]
-    assert set(challenge.arrays) == {"X_digits", "X_cifar10"}, "held-out labels never go into the sandbox"
+    assert set(challenge.arrays) == {"X_digits", "X_cifar10", "X_patterns"}, "held-out labels never go into the sandbox"
     assert set(challenge.params) == {"weights_file", "max_params"}
 
 
