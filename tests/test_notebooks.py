@@ -108,11 +108,13 @@ PARAMETER_MAKERS = {"random_weight", "zero_weight", "three_layer_convnet_params"
 
 def test_pytorch_notebook_makes_barebones_parameters_on_its_device():
     import ast
+
+    from IPython.core.inputtransformer2 import TransformerManager
     missing = []
     for index, cell in enumerate(load("PyTorch.ipynb").cells):
         if cell.cell_type != "code":
             continue
-        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        source = TransformerManager().transform_cell(cell.source)  # %magics (in blocks too) as calls
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.Call):
                 name = getattr(node.func, "id", getattr(node.func, "attr", None))
