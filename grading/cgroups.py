@@ -157,18 +157,30 @@ class Group:
                     time.sleep(0.02)
 
 
-def remove_empty() -> None:
-    """Remove our groups that no process uses any more (left by a killed grader)."""
+def _parents() -> list[Path]:
+    return [ROOT / PARENT] if _v2_root() is not None else [r / PARENT for r in _v1_roots()]
+
+
+def group_names() -> list[str]:
+    """The names of our groups (in any hierarchy), live or left by a killed grader."""
     if not available()[0]:
-        return
-    parents = [ROOT / PARENT] if _v2_root() is not None else [r / PARENT for r in _v1_roots()]
-    for parent in parents:
-        for d in parent.iterdir() if parent.is_dir() else []:
-            if d.is_dir() and not _read(d / "cgroup.procs").split():
-                try:
-                    d.rmdir()
-                except OSError:
-                    pass  # in use again, or not empty of children
+        return []
+    names = set()
+    for parent in _parents():
+        names |= {d.name for d in parent.iterdir() if d.is_dir()} if parent.is_dir() else set()
+    return sorted(names)
+
+
+def remove_if_empty(name: str) -> None:
+    """Remove the group `name` where no process uses it. Only for a group whose run is known to
+    be gone: a live run's group is empty too between its creation and its worker's start."""
+    for parent in _parents():
+        d = parent / name
+        if d.is_dir() and not _read(d / "cgroup.procs").split():
+            try:
+                d.rmdir()
+            except OSError:
+                pass  # in use again, or not empty of children
 
 
 @functools.lru_cache(maxsize=1)

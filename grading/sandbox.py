@@ -33,6 +33,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -275,11 +276,19 @@ def _rlimit_preexec(limits: Limits):
 
 def probe_backend(host: Host, backend: str, userns: bool = False) -> tuple[bool, str]:
     """Run `true` through the full sandbox chain once; (works, reason)."""
-    with tempfile.TemporaryDirectory(prefix="sandbox-probe-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sandbox-probe-") as tmp, contextlib.ExitStack() as stack:
         work, root = Path(tmp, "work"), Path(tmp, "root")
         work.mkdir()
         root.mkdir()
-        uid = _UID_BASE if host.root and shutil.which("setpriv", path=_SYSTEM_PATH) else None
+        uid = None
+        if host.root and shutil.which("setpriv", path=_SYSTEM_PATH):
+            # a leased uid like any run's: no other run holds it, and no reaper takes the probe
+            # for a dead grader's orphan
+            try:
+                uid = stack.enter_context(uid_lease()) if _euid_is_root() else _UID_BASE
+            except SandboxRefused as err:  # no private lock folder: a run would refuse too
+                return False, f"{backend} probe: {err}"
+            stack.callback(_wait_uid_gone, uid, 5.0)
         limits = Limits(wall_s=20)
         argv = ["/bin/sh", "-c", "true"]
         if backend == "bwrap":
@@ -581,22 +590,35 @@ def _lock_dir() -> Path:
                          "holds a cs-layers-sandbox-uids that is not root's and 0700); remove it")
 
 
+def _try_lock(path: Path, create: bool = False) -> int | None:
+    """An fd holding path's flock, or None when another run holds it (or, unless create,
+    when the lock file does not exist)."""
+    import fcntl
+
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
 @contextlib.contextmanager
 def uid_lease():
     """A throw-away uid no other run (in any grader process) holds: flock'd for the run.
 
     A uid that still owns processes (left by a killed grader) is never handed out.
     """
-    import fcntl
-
     d = _lock_dir()
     for _ in range(1000):
         uid = _UID_BASE + secrets.randbelow(_UID_SPAN)
-        fd = os.open(d / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
+        fd = _try_lock(d / f"{uid}.lock", create=True)
+        if fd is None:
             continue
         if uid_processes(uid):
             os.close(fd)
@@ -610,30 +632,24 @@ def uid_lease():
 
 
 def reap_orphans() -> list[int]:
-    """Kill what runs of a killed grader left: processes of sandbox uids no live run holds.
+    """Kill what runs of a killed grader left: processes of sandbox uids no live run holds,
+    and their control groups.
 
-    A live run (in any grader process) holds its uid's lock; a uid whose lock can be taken
-    but that still owns processes belongs to a grader that died mid-run. Returns those uids.
+    A live run (in any grader process) holds its uid's lock from before its first process
+    starts until its last one is gone; a uid whose lock can be taken but that still owns
+    processes belongs to a grader that died mid-run. Returns those uids. One pass over
+    /proc finds the sandbox uids that own processes, so the cost does not grow with the
+    lock files that earlier runs left. Nothing of a live run is touched: not its processes,
+    not its files, not its control group (which stays empty until its worker enters it).
     """
-    import fcntl
-
     if not can_drop_privileges():
         return []
     reaped = []
     d = _lock_dir()
-    for entry in os.scandir(d):
-        name = entry.name
-        if not (name.endswith(".lock") and name[:-5].isdigit()):
-            continue
-        uid = int(name[:-5])
-        if not _UID_BASE <= uid < _UID_BASE + _UID_SPAN:
-            continue
-        fd = os.open(entry.path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            continue  # a live run holds it
+    for uid in sorted(_sandbox_uids_with_processes()):
+        fd = _try_lock(d / f"{uid}.lock")
+        if fd is None:
+            continue  # a live run holds it (or no run of ours ever used this uid)
         try:
             if uid_processes(uid):
                 kill_uid(uid)
@@ -642,9 +658,51 @@ def reap_orphans() -> list[int]:
             # the lock file stays: unlinking it could let two runs lock two files of one uid
         finally:
             os.close(fd)
-    from grading import cgroups
-    cgroups.remove_empty()
+    _remove_dead_groups(d)
     return reaped
+
+
+def _remove_dead_groups(lock_dir: Path) -> None:
+    """Remove the empty control groups of runs that are gone: a uid's group while holding the
+    uid's lock (so no live run of that uid can be creating or entering it), a grader pid's
+    group when that process has exited."""
+    from grading import cgroups
+    for name in cgroups.group_names():
+        owner = _GROUP_NAME.fullmatch(name)
+        if owner is None:
+            continue  # not a run's group: leave it alone
+        number = int(owner.group(2))
+        kind = owner.group(1) or ("uid" if _UID_BASE <= number < _UID_BASE + _UID_SPAN else "pid")
+        if kind == "pid":
+            if _pid_alive(number):
+                continue
+            cgroups.remove_if_empty(name)
+            continue
+        fd = _try_lock(lock_dir / f"{number}.lock")
+        if fd is None:
+            continue
+        try:
+            cgroups.remove_if_empty(name)
+        finally:
+            os.close(fd)
+
+
+def _group_name(uid: int | None) -> str:
+    """The control group name of a run (made unique by cgroups.Group.create): its owner."""
+    return f"run-uid{uid}" if uid is not None else f"run-pid{os.getpid()}"
+
+
+_GROUP_NAME = re.compile(r"run-(uid|pid)?(\d+)-[0-9a-f]+")  # (older graders: run-<n>-...)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def kill_uid(uid: int, timeout: float = 10.0) -> int:
@@ -788,7 +846,7 @@ def _run(argv, workdir: Path, limits: Limits, full_env, backend, userns, uid, mi
             if cmd == list(argv):
                 preexec = _rlimit_preexec(limits)
         from grading import cgroups
-        group = cgroups.Group.create(f"run-{uid if uid is not None else os.getpid()}",
+        group = cgroups.Group.create(_group_name(uid),
                                      (limits.total_memory_mb or limits.memory_mb) << 20,
                                      limits.nproc + 8)
         if group is not None:
@@ -860,20 +918,30 @@ def _wait(proc: subprocess.Popen, start: float, wall_s: float, watchdog) -> tupl
 
 def uid_processes(uid: int) -> list[int]:
     """Pids of live (not zombie) processes owned by uid, from /proc (Linux)."""
-    pids = []
+    return _processes_of(uid, uid + 1).get(uid, [])
+
+
+def _sandbox_uids_with_processes() -> set[int]:
+    return set(_processes_of(_UID_BASE, _UID_BASE + _UID_SPAN))
+
+
+def _processes_of(lo: int, hi: int) -> dict[int, list[int]]:
+    """{uid: pids of its live (not zombie) processes} for uids in [lo, hi), one pass over /proc."""
+    found: dict[int, list[int]] = {}
     for name in os.listdir("/proc") if os.path.isdir("/proc") else []:
         if not name.isdigit():
             continue
         try:
-            if os.stat(f"/proc/{name}").st_uid != uid:
+            uid = os.stat(f"/proc/{name}").st_uid
+            if not lo <= uid < hi:
                 continue
             with open(f"/proc/{name}/stat", "rb") as f:
                 state = f.read().rsplit(b")", 1)[1].split()[0]
         except (OSError, IndexError):
             continue
         if state != b"Z":
-            pids.append(int(name))
-    return pids
+            found.setdefault(uid, []).append(int(name))
+    return found
 
 
 def _wait_uid_gone(uid: int, timeout: float) -> None:

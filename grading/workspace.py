@@ -9,7 +9,8 @@ folder (mode 0711: others may pass through to a folder they were given, never li
         grade-<student>-<random>/     one per student, removed when the student is done
 
 A run removes its own folder when it ends. A run killed with SIGKILL cannot, so every
-run starts by removing the run folders whose lock nobody holds: those runs are gone.
+run starts by removing the run folders whose lock nobody holds: those runs are gone (a run's
+folder appears under its run- name only with its lock already held).
 A live run (another instructor's, a parallel class) holds its lock and is left alone.
 """
 from __future__ import annotations
@@ -125,10 +126,15 @@ def run_folder():
     """This run's folder under the base: stale ones removed first, this one removed at exit."""
     global _current
     stale = remove_stale()
-    path = base_dir() / f"run-{os.getpid()}-{secrets.token_hex(6)}"
-    os.mkdir(path, 0o711)
-    fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    base = base_dir()
+    # made under a name remove_stale ignores, locked, then renamed: another run starting at
+    # the same moment never sees this run's folder without its lock held
+    new = Path(tempfile.mkdtemp(prefix=".new-run-", dir=base))
+    fd = os.open(new / ".lock", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)  # shared with forked grading processes until they exit
+    os.chmod(new, 0o711)
+    path = base / f"run-{os.getpid()}-{secrets.token_hex(6)}"
+    os.rename(new, path)
     previous, _current = _current, path
     try:
         yield path, stale

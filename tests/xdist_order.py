@@ -7,10 +7,10 @@ end. Here the work queue is ordered by COST instead; files not listed are short 
 xdist's order after the listed ones. The session artefacts (tests/session.py) are made
 once whichever worker asks first, so no file has to share a worker with another.
 
-A work unit is a whole file. The corpus file stays one unit: its two --sandbox modes run
-one after the other: run side by side, a `none`-mode worker died mid-case in CI while the
-`auto` run graded (the cause is not yet found; both runs use the sandbox's uid pool and
-orphan reaper).
+A work unit is a file, except that the corpus file is one unit per --sandbox mode
+(its module-scoped `corpus_run` grades the whole corpus once per mode), so the two modes
+can run side by side: two grading runs at once never disturb each other
+(tests/test_concurrent_runs.py).
 """
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ from xdist.scheduler import LoadFileScheduling
 COST = {
     "tests/test_student_path.py": 900,           # venv install, both notebooks, autograde
     "tests/test_release.py": 600,                # the round trips: the public suite 3 + 13 times
-    "tests/test_autograde_corpus.py": 900,       # corpus models, the corpus in two modes, killed run
+    "tests/test_autograde_corpus.py[auto]": 450,  # trains the corpus models, grades the corpus
     "tests/test_golden.py": 400,                 # release build, example submissions graded
     "tests/test_scrub.py": 300,
+    "tests/test_autograde_corpus.py[none]": 300,
+    "tests/test_autograde_corpus.py": 150,       # the fake-core tests and the killed run
     "tests/test_nbgrader_config.py": 130,
     "tests/test_course_dir.py": 100,
     "tests/test_torch_grading.py": 100,
@@ -36,11 +38,15 @@ COST = {
     "tests/test_check.py": 50,
     "tests/test_solver.py": 40,
 }
+# A file whose module-scoped fixture is parametrized by --sandbox mode: one unit per mode.
+PER_MODE = {"tests/test_autograde_corpus.py": ("auto", "none")}
 
 
 def scope_of(nodeid: str) -> str:
-    """The work unit of a test: its file."""
-    return nodeid.split("::", 1)[0]
+    """The work unit of a test: its file, or its file and --sandbox mode (PER_MODE)."""
+    path = nodeid.split("::", 1)[0]
+    mode = nodeid.partition("[")[2].split("-")[0].rstrip("]")
+    return f"{path}[{mode}]" if mode in PER_MODE.get(path, ()) else path
 
 
 class LongestFirst(LoadFileScheduling):
