@@ -14,6 +14,9 @@ at a minute or more per notebook and student. So in a grading run:
   reach none of them; the hidden tests grade the code instead), and skips its slowest speed
   demonstration (autocast on the CPU).
 
+Both notebooks also switch %autoreload off (nothing is edited during a grading run), and
+ConvolutionalNetworks runs its two largest gradient checks on smaller inputs.
+
 Outside the grader (CS_LAYERS_GRADING unset) nothing changes: everything trains in full.
 """
 import itertools

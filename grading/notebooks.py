@@ -21,7 +21,8 @@ Per student (grade_notebooks):
    run_sandboxed (one nbgrader start-up per student; each notebook still gets its own
    kernel; CS_LAYERS_FAST=1; CS_LAYERS_GRADING=1, so the notebooks load the submitted
    checkpoint and challenge model instead of retraining what the hidden tests grade;
-   kernel over ipc sockets: the network namespace has no usable loopback). If that run
+   KERNEL_CONFIG: figures recorded as text, not drawn; kernel over ipc sockets: the
+   network namespace has no usable loopback). If that run
    does not end "ok", each of its notebooks is run again on its own (`--notebook <nb>`,
    while the submission's budget lasts), so one broken notebook is not blamed on the other;
 4. copy the private gradebook out and read the scores back with nbgrader's Gradebook API
@@ -100,6 +101,11 @@ NOTEBOOK_LIMITS = Limits(
 CELL_TIMEOUT_S = 240  # nbgrader Execute.timeout: one cell (training cells are the longest)
 MAX_DB_BYTES = 16 << 20  # a private gradebook larger than this is refused as tampered
 RUN_FAILED = ("timeout", "memory", "error")  # Outcome statuses of a run that did not end "ok"
+# The grading kernels' IPython config (IPYTHONDIR is the course folder's .ipython): a figure is
+# recorded as its text stand-in ("<Figure size 1100x350 with 2 Axes>"), not drawn. Drawing the
+# figures was about a sixth of the kernels' CPU; the checks and the written answers, which are
+# what the record is for, do not need the pictures.
+KERNEL_CONFIG = "c.InlineBackend.figure_formats = set()\n"
 
 
 
@@ -317,6 +323,8 @@ def _stage_course(course: Path, template: Template, staging: Path, sid: str, nbs
             shutil.copy2(staging / "assignments" / ASSIGNMENT / saved, sub / saved)
     for d in (".tmp", ".mpl", ".ipython"):
         (course / d).mkdir()
+    (course / ".ipython" / "profile_default").mkdir()
+    (course / ".ipython" / "profile_default" / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
 
 
 def _run(course: Path, sid: str, nbs, limits: Limits, fast: bool):

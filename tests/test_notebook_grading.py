@@ -258,16 +258,29 @@ json.dump(found, open("probe.json", "w"))
 """.replace("REPO", str(ROOT))  # the instructor's checkout, wherever this clone is
 
 
+FIGURE = "plt.plot([1, 2])\nplt.title('probe figure')\nplt.show()"
+
+
 @pytest.mark.slow
 def test_stub_submission_cannot_reach_the_instructor_code(course, tmp_path):
     """Release stubs + the notebooks: module checks fail, and the kernel sees nothing outside."""
     st = _staging(tmp_path / "st", stubs=True)
     (st / "assignments" / "convnets" / "PyTorch.ipynb").unlink()
-    _edit(st / "assignments" / "convnets" / "ConvolutionalNetworks.ipynb",
-          lambda nb: nb.cells.insert(0, nbformat.v4.new_code_cell(PROBE)))
+    def add_cells(nb):
+        nb.cells.insert(0, nbformat.v4.new_code_cell(PROBE))
+        setup = next(i for i, c in enumerate(nb.cells) if "%matplotlib inline" in c.source)
+        nb.cells.insert(setup + 1, nbformat.v4.new_code_cell(FIGURE))
+
+    _edit(st / "assignments" / "convnets" / "ConvolutionalNetworks.ipynb", add_cells)
     (tmp_path / "w").mkdir()
     res = {r.task: r for r in notebooks.grade_notebooks(st, "mallory", workdir=tmp_path / "w",
                                                          course_out=course)}
+    graded = nbformat.read(tmp_path / "w" / "ConvolutionalNetworks" / "autograded" / "mallory"
+                           / "convnets" / "ConvolutionalNetworks.ipynb", as_version=4)
+    shown = [o for c in graded.cells if c.source == FIGURE for o in c.outputs]
+    # the grading kernel records a figure as its text stand-in (notebooks.KERNEL_CONFIG)
+    assert shown and all("image/png" not in o.get("data", {}) for o in shown), shown
+    assert any(o.get("data", {}).get("text/plain", "").startswith("<Figure") for o in shown), shown
     for task in ("nb:task2_2", "nb:task2_3", "nb:task2_5", "nb:task2_8", "nb:task2_11"):
         assert res[task].status == "failed" and res[task].score == 0, res[task]
     probe = json.loads((tmp_path / "w" / "ConvolutionalNetworks" / "autograded" / "mallory"

@@ -108,11 +108,13 @@ PARAMETER_MAKERS = {"random_weight", "zero_weight", "three_layer_convnet_params"
 
 def test_pytorch_notebook_makes_barebones_parameters_on_its_device():
     import ast
+
+    from IPython.core.inputtransformer2 import TransformerManager
     missing = []
     for index, cell in enumerate(load("PyTorch.ipynb").cells):
         if cell.cell_type != "code":
             continue
-        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        source = TransformerManager().transform_cell(cell.source)  # %magics (in blocks too) as calls
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.Call):
                 name = getattr(node.func, "id", getattr(node.func, "attr", None))
@@ -201,6 +203,14 @@ def test_grading_run_shortens_the_demonstrations_and_still_checks_overfitting(tm
     assert len(keep) == 6, "the setup, parameters, data, import, overfit and task2_8_overfit cells must exist"
     keep.append(nbformat.v4.new_code_cell(
         "assert (SPEED_N, IMAGE_SIZE, OVERFIT_EPOCHS) == (4, 50, 15) and solver.num_epochs == 15\n"))
+    # autoreload is off in a grading run: a module edited on disk is not reloaded before a cell
+    keep.append(nbformat.v4.new_code_cell(
+        "import importlib, pathlib, time\n"
+        "pathlib.Path('probe_mod.py').write_text('V = 1\\n')\n"
+        "sys.path.insert(0, str(pathlib.Path.cwd()))\n"
+        "probe_mod = importlib.import_module('probe_mod')\n"))
+    keep.append(nbformat.v4.new_code_cell("time.sleep(1.1)\npathlib.Path('probe_mod.py').write_text('V = 2\\n')\n"))
+    keep.append(nbformat.v4.new_code_cell("assert probe_mod.V == 1, 'autoreload reloaded a module in a grading run'\n"))
     nb.cells = keep
     _execute_as_grading_run(nb, work, tmp_path, monkeypatch)
     printed = "".join(o.get("text", "") for o in keep[5].outputs)
