@@ -189,7 +189,7 @@ def test_grading_run_loads_the_checkpoint_instead_of_training(tmp_path, monkeypa
 @pytest.mark.slow
 def test_grading_run_shortens_the_demonstrations_and_still_checks_overfitting(tmp_path, monkeypatch):
     # Under the autograder the speed tests run on 4 images and the overfitting demonstration
-    # keeps its 15 epochs (5 are too few on the patterns); task2_8_overfit asserts 90% training accuracy.
+    # keeps its 20 epochs (5 are too few on the patterns); task2_8_overfit asserts 90% training accuracy.
     work = tmp_path / "assignments" / "convnets"
     work.mkdir(parents=True)
     nb = load("ConvolutionalNetworks.ipynb")
@@ -202,7 +202,7 @@ def test_grading_run_shortens_the_demonstrations_and_still_checks_overfitting(tm
     keep += [c for c in code if c.metadata.get("nbgrader", {}).get("grade_id") == "task2_8_overfit"]
     assert len(keep) == 6, "the setup, parameters, data, import, overfit and task2_8_overfit cells must exist"
     keep.append(nbformat.v4.new_code_cell(
-        "assert (SPEED_N, IMAGE_SIZE, OVERFIT_EPOCHS) == (4, 50, 15) and solver.num_epochs == 15\n"))
+        "assert (SPEED_N, IMAGE_SIZE, OVERFIT_EPOCHS) == (4, 50, 20) and solver.num_epochs == 20\n"))
     # autoreload is off in a grading run: a module edited on disk is not reloaded before a cell
     keep.append(nbformat.v4.new_code_cell(
         "import importlib, pathlib, time\n"
@@ -214,7 +214,7 @@ def test_grading_run_shortens_the_demonstrations_and_still_checks_overfitting(tm
     nb.cells = keep
     _execute_as_grading_run(nb, work, tmp_path, monkeypatch)
     printed = "".join(o.get("text", "") for o in keep[5].outputs)
-    assert "training accuracy on 100 examples after 15 epochs" in printed, printed
+    assert "training accuracy on 100 examples after 20 epochs" in printed, printed
 
 
 @pytest.mark.slow
