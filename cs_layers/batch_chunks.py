@@ -7,7 +7,7 @@ are cheap; and numpy releases the GIL inside its loops, so two chunks can run on
 two cores at once (as torch's own kernels do). The helper threads are started
 once and then wait for work, so handing chunks to them costs tens of microseconds
 per call, not the start and join of a thread. A small batch (under PARALLEL_BYTES
-of input in all, 1 MiB) stays on the calling thread: there even that hand-over
+of input in all, 4 MiB) stays on the calling thread: there even that hand-over
 costs more than the second core saves. Nothing here changes a result: each chunk
 is computed exactly as the whole batch would be, into its own slice of the output.
 
@@ -25,7 +25,7 @@ import queue
 import threading
 
 CHUNK_BYTES = 1 << 20  # input bytes per chunk: well inside a 1 MiB L2 cache with the outputs
-PARALLEL_BYTES = 1 << 20  # less input than this in all: every chunk on the calling thread
+PARALLEL_BYTES = 4 << 20  # less input than this in all: every chunk on the calling thread
 MAX_THREADS = 4
 
 
