@@ -1,4 +1,4 @@
-"""The PyTorch challenge target on the generated patterns needs a ConvNet (issue 12, item 3).
+"""The PyTorch challenge target on the generated patterns needs a ConvNet.
 
 With the PyTorch notebook's challenge budget on the patterns (CHALLENGE_EPOCHS capped at 4,
 batches of 64 shuffled by a seeded generator, AdamW lr 2e-3 and weight decay 1e-4, cosine

@@ -1,4 +1,4 @@
-"""The default data is one where convolution wins (issue 12, item 3), trained as the notebook trains.
+"""The default data is one where convolution wins, trained as the notebook trains.
 
 The settings are ConvolutionalNetworks.ipynb's (task2_9 and the comparison after it; the first
 test checks them against the notebook's source): np.random.seed(231), then the net, then a
