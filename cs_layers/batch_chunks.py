@@ -29,7 +29,9 @@ PARALLEL_BYTES = 4 << 20  # less input than this in all: every chunk on the call
 MAX_THREADS = 4
 
 
-def _default_threads():
+def default_threads():
+    """The thread count a process starts with: OMP_NUM_THREADS, else OPENBLAS_NUM_THREADS,
+    else the CPUs this process may use; at most MAX_THREADS."""
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         value = os.environ.get(name, "").strip()
         if value.isdigit() and int(value) >= 1:
@@ -41,7 +43,7 @@ def _default_threads():
     return max(1, min(cpus, MAX_THREADS))
 
 
-THREADS = _default_threads()
+THREADS = default_threads()
 
 
 def set_threads(n):

@@ -178,6 +178,9 @@ def _download(url, archive, md5, progress, timeout, max_bytes=CIFAR10_SIZE, dead
                         raise
                     raise DataError(f"The download of {url} broke off: {e}. "
                                     f"Run `{GET_CMD}` again. {_by_hand(archive)}") from e
+                if total is not None and f.tell() < total:  # the server closed the connection early
+                    raise DataError(f"The download of {url} broke off after {f.tell()} of {total} "
+                                    f"bytes. Run `{GET_CMD}` again. {_by_hand(archive)}")
         if got != md5:
             raise DataError(
                 f"Checksum mismatch for {url}: md5 {got}, expected {md5}. The download is "

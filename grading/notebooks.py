@@ -73,7 +73,7 @@ from pathlib import Path
 from cs_layers import course, notebook_cells
 from grading import hidden_tests, markers, safeio
 from grading.results import TaskResult
-from grading.sandbox import Limits, run_sandboxed
+from grading.sandbox import Limits, RunResult, run_sandboxed
 
 log = logging.getLogger(__name__)
 
@@ -308,82 +308,95 @@ def check_notebook(raw: bytes, cells: dict) -> str | None:
     return None
 
 
-def _stage_course(course: Path, template: Template, staging: Path, sid: str, nbs) -> None:
-    shutil.copytree(template.root / "assignments", course / "assignments")
-    shutil.copy2(template.root / "nbgrader_config.py", course / "nbgrader_config.py")
-    shutil.copy2(template.db, course / "gradebook.db")
-    sub = course / "submitted" / sid / ASSIGNMENT
-    (sub / "cs_layers").mkdir(parents=True)
-    for nb in nbs:  # only the notebooks that passed check_notebook
-        shutil.copy2(staging / "assignments" / ASSIGNMENT / f"{nb}.ipynb", sub / f"{nb}.ipynb")
-    for f in sorted((staging / "cs_layers").glob("*.py")):  # already whitelisted by unpack
-        shutil.copy2(f, sub / "cs_layers" / f.name)
-    for saved in (MODEL_FILE, CHALLENGE_FILE):  # the notebooks load these instead of retraining
-        if (staging / "assignments" / ASSIGNMENT / saved).is_file():
-            shutil.copy2(staging / "assignments" / ASSIGNMENT / saved, sub / saved)
-    for d in (".tmp", ".mpl", ".ipython"):
-        (course / d).mkdir()
-    (course / ".ipython" / "profile_default").mkdir()
-    (course / ".ipython" / "profile_default" / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
+class Nbgrader:
+    """The nbgrader side of grading: find the template, stage a private course folder, run
+    `nbgrader autograde` in the sandbox, read the scores back. grade_notebooks takes one as
+    `nbgrader=`; a test passes its own subclass to grade without running nbgrader."""
+
+    def template(self, cache_dir: Path | None) -> Template:
+        return get_template(cache_dir)
+
+    def stage(self, course: Path, template: Template, staging: Path, sid: str, nbs) -> None:
+        """Build the private course folder of one run (the notebooks `nbs` of student `sid`)."""
+        shutil.copytree(template.root / "assignments", course / "assignments")
+        shutil.copy2(template.root / "nbgrader_config.py", course / "nbgrader_config.py")
+        shutil.copy2(template.db, course / "gradebook.db")
+        sub = course / "submitted" / sid / ASSIGNMENT
+        (sub / "cs_layers").mkdir(parents=True)
+        for nb in nbs:  # only the notebooks that passed check_notebook
+            shutil.copy2(staging / "assignments" / ASSIGNMENT / f"{nb}.ipynb", sub / f"{nb}.ipynb")
+        for f in sorted((staging / "cs_layers").glob("*.py")):  # already whitelisted by unpack
+            shutil.copy2(f, sub / "cs_layers" / f.name)
+        for saved in (MODEL_FILE, CHALLENGE_FILE):  # the notebooks load these instead of retraining
+            if (staging / "assignments" / ASSIGNMENT / saved).is_file():
+                shutil.copy2(staging / "assignments" / ASSIGNMENT / saved, sub / saved)
+        for d in (".tmp", ".mpl", ".ipython"):
+            (course / d).mkdir()
+        (course / ".ipython" / "profile_default").mkdir()
+        (course / ".ipython" / "profile_default" / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
+
+    def run(self, course: Path, sid: str, nbs, limits: Limits, fast: bool) -> RunResult:
+        """`nbgrader autograde` of the staged notebooks, in the sandbox."""
+        # one notebook: --notebook names it; several: nbgrader takes every staged one, in one process
+        only = [f"--notebook={nbs[0]}"] if len(nbs) == 1 else []
+        argv = [sys.executable, "-I", "-m", "nbgrader", "autograde", ASSIGNMENT,
+                f"--student={sid}", *only, f"--CourseDirectory.root={course}",
+                "--Autograde.create_student=True", f"--Execute.timeout={CELL_TIMEOUT_S}",
+                # the kernel talks over abstract unix sockets: no loopback in the network namespace
+                "--KernelManager.transport=ipc", f"--KernelManager.ip=@nbk-{secrets.token_hex(8)}"]
+        env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin:/usr/bin:/bin"]),
+               "TMPDIR": str(course / ".tmp"), "MPLCONFIGDIR": str(course / ".mpl"),
+               "IPYTHONDIR": str(course / ".ipython"), "CS_LAYERS_FAST": "1" if fast else "",
+               "CS_LAYERS_GRADING": "1",  # cs_layers.grading_run: load the submitted models, train a few batches
+               "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        return run_sandboxed(argv, workdir=course, limits=limits, env=env)
+
+    def read_scores(self, course: Path, sid: str, nb: str, cells: dict,
+                    course_id: str) -> tuple[dict, str]:
+        """Per-cell scores from the private gradebook (untrusted); ({}, why) when unusable."""
+        from nbgrader.api import Gradebook
+
+        db = course / "gradebook.db"
+        with tempfile.TemporaryDirectory(prefix="nbscores-") as tmp:
+            copy = Path(tmp, "gradebook.db")
+            try:  # a private copy: the sandbox can no longer touch it (never blocks on a FIFO)
+                safeio.copy_bounded(db, copy, MAX_DB_BYTES)
+            except safeio.Unsafe as err:
+                return {}, f"the private gradebook is unusable: {err}"
+            scores = {}
+            try:
+                with Gradebook(f"sqlite:///{copy}", course_id=course_id) as gb:
+                    for gid, spec in cells.items():
+                        if not spec.grade:
+                            continue
+                        g = gb.find_grade(gid, nb, ASSIGNMENT, sid)
+                        auto = g.auto_score
+                        if spec.manual:
+                            scores[gid] = None
+                        elif isinstance(auto, (int, float)) and not isinstance(auto, bool) \
+                                and math.isfinite(auto):
+                            scores[gid] = min(max(float(auto), 0.0), spec.points)
+                        else:  # never executed (e.g. the run stopped): no points
+                            scores[gid] = 0.0
+            except Exception as err:
+                return {}, f"the private gradebook could not be read ({type(err).__name__})"
+        return scores, ""
 
 
-def _run(course: Path, sid: str, nbs, limits: Limits, fast: bool):
-    # one notebook: --notebook names it; several: nbgrader takes every staged one, in one process
-    only = [f"--notebook={nbs[0]}"] if len(nbs) == 1 else []
-    argv = [sys.executable, "-I", "-m", "nbgrader", "autograde", ASSIGNMENT,
-            f"--student={sid}", *only, f"--CourseDirectory.root={course}",
-            "--Autograde.create_student=True", f"--Execute.timeout={CELL_TIMEOUT_S}",
-            # the kernel talks over abstract unix sockets: no loopback in the network namespace
-            "--KernelManager.transport=ipc", f"--KernelManager.ip=@nbk-{secrets.token_hex(8)}"]
-    env = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin:/usr/bin:/bin"]),
-           "TMPDIR": str(course / ".tmp"), "MPLCONFIGDIR": str(course / ".mpl"),
-           "IPYTHONDIR": str(course / ".ipython"), "CS_LAYERS_FAST": "1" if fast else "",
-           "CS_LAYERS_GRADING": "1",  # cs_layers.grading_run: load the submitted models, train a few batches
-           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-    return run_sandboxed(argv, workdir=course, limits=limits, env=env)
-
-
-def _read_scores(course: Path, sid: str, nb: str, cells: dict, course_id: str) -> tuple[dict, str]:
-    """Per-cell scores from the private gradebook (untrusted); ({}, why) when unusable."""
-    from nbgrader.api import Gradebook
-
-    db = course / "gradebook.db"
-    with tempfile.TemporaryDirectory(prefix="nbscores-") as tmp:
-        copy = Path(tmp, "gradebook.db")
-        try:  # a private copy: the sandbox can no longer touch it (never blocks on a FIFO)
-            safeio.copy_bounded(db, copy, MAX_DB_BYTES)
-        except safeio.Unsafe as err:
-            return {}, f"the private gradebook is unusable: {err}"
-        scores = {}
-        try:
-            with Gradebook(f"sqlite:///{copy}", course_id=course_id) as gb:
-                for gid, spec in cells.items():
-                    if not spec.grade:
-                        continue
-                    g = gb.find_grade(gid, nb, ASSIGNMENT, sid)
-                    auto = g.auto_score
-                    if spec.manual:
-                        scores[gid] = None
-                    elif isinstance(auto, (int, float)) and not isinstance(auto, bool) \
-                            and math.isfinite(auto):
-                        scores[gid] = min(max(float(auto), 0.0), spec.points)
-                    else:  # never executed (e.g. the run stopped): no points
-                        scores[gid] = 0.0
-        except Exception as err:
-            return {}, f"the private gradebook could not be read ({type(err).__name__})"
-    return scores, ""
+NBGRADER = Nbgrader()
 
 
 def grade_notebook(staging: Path, sid: str, nb: str, template: Template, *, workdir: Path,
-                   limits: Limits = NOTEBOOK_LIMITS, fast: bool = True) -> Outcome:
+                   limits: Limits = NOTEBOOK_LIMITS, fast: bool = True,
+                   nbgrader: Nbgrader = NBGRADER) -> Outcome:
     """Autograde one notebook of one submission in the sandbox; never raises for bad input."""
     return grade_together(staging, sid, (nb,), template, workdir=workdir, limits=limits,
-                          fast=fast)[0]
+                          fast=fast, nbgrader=nbgrader)[0]
 
 
 def grade_together(staging: Path, sid: str, nbs, template: Template, *, workdir: Path,
                    limits: Limits = NOTEBOOK_LIMITS, fast: bool = True,
-                   left: float | None = None) -> list[Outcome]:
+                   left: float | None = None, nbgrader: Nbgrader = NBGRADER) -> list[Outcome]:
     """Autograde the notebooks `nbs` of one submission in ONE sandboxed nbgrader run.
 
     One nbgrader process (its start-up, about 2 s of CPU, paid once) runs each notebook in its
@@ -407,19 +420,19 @@ def grade_together(staging: Path, sid: str, nbs, template: Template, *, workdir:
     run = [nb for nb in nbs if nb not in outcomes]
     if run:
         course = Path(workdir).resolve() / (run[0] if len(run) == 1 else "notebooks")
-        _stage_course(course, template, staging, sid, run)
+        nbgrader.stage(course, template, staging, sid, run)
         wall = limits.wall_s * len(run)
         run_limits = dataclasses.replace(limits, wall_s=wall if left is None else min(wall, left))
-        res = _run(course, sid, run, run_limits, fast)
+        res = nbgrader.run(course, sid, run, run_limits, fast)
         names = ", ".join(f"{nb}.ipynb" for nb in run)
         for nb in run:
-            outcomes[nb] = _outcome(course, sid, nb, template, res, run_limits, names,
+            outcomes[nb] = _outcome(nbgrader, course, sid, nb, template, res, run_limits, names,
                                     staging / "assignments" / ASSIGNMENT / f"{nb}.ipynb")
     return [outcomes[nb] for nb in nbs]
 
 
-def _outcome(course: Path, sid: str, nb: str, template: Template, res, limits: Limits,
-             names: str, submitted: Path) -> Outcome:
+def _outcome(nbgrader: Nbgrader, course: Path, sid: str, nb: str, template: Template, res,
+             limits: Limits, names: str, submitted: Path) -> Outcome:
     """One notebook's Outcome from a finished nbgrader run (`names`: the run's notebooks)."""
     if res.status != "ok":
         what = {"timeout": f"ran past the time limit ({limits.wall_s:g} s wall, "
@@ -431,7 +444,7 @@ def _outcome(course: Path, sid: str, nb: str, template: Template, res, limits: L
         return Outcome(nb, status, f"{names} {what}; it is re-run from the top when "
                                    "graded, so run Kernel > Restart & Run All before submitting",
                        duration_s=res.duration_s, submitted=submitted)
-    scores, why = _read_scores(course, sid, nb, template.cells[nb], template.course_id)
+    scores, why = nbgrader.read_scores(course, sid, nb, template.cells[nb], template.course_id)
     if why:
         return Outcome(nb, "error", f"{nb}.ipynb could not be scored: {why}; tell the instructor",
                        duration_s=res.duration_s, submitted=submitted)
@@ -502,7 +515,8 @@ def task_results(outcome: Outcome, cells: dict) -> list[TaskResult]:
 
 def grade_notebooks(staging: Path, student_id: str, *, workdir: Path, limits: Limits | None = None,
                     course_out: Path | None = None, fast: bool = True,
-                    deadline: float | None = None) -> list[TaskResult]:
+                    deadline: float | None = None,
+                    nbgrader: Nbgrader = NBGRADER) -> list[TaskResult]:
     """Autograde the submission's notebooks; TaskResults named nb:<task> / nb:<task>:manual.
 
     Inputs:
@@ -515,6 +529,7 @@ def grade_notebooks(staging: Path, student_id: str, *, workdir: Path, limits: Li
     - fast: run the notebooks with CS_LAYERS_FAST=1 (the CI-length run; default).
     - deadline: time.monotonic() by which the submission's budget runs out; a notebook
       run gets at most what is left, and none starts after it ("timeout").
+    - nbgrader: what finds the template, stages, runs and reads the scores (NBGRADER).
     """
     if not STUDENT_ID.match(student_id):
         raise ValueError(f"student id {student_id!r} is not a plain id; rename the submission")
@@ -526,14 +541,15 @@ def grade_notebooks(staging: Path, student_id: str, *, workdir: Path, limits: Li
             Outcome(nb, "missing", f"assignments/{ASSIGNMENT}/{nb}.ipynb is not in the "
                                    "submission; add it and submit again"),
             read_cells(REPO_ROOT / "assignments" / ASSIGNMENT / f"{nb}.ipynb"))]
-    template = get_template(Path(course_out) / ".nbgrader_template" if course_out else None)
+    template = nbgrader.template(Path(course_out) / ".nbgrader_template" if course_out else None)
     start = time.monotonic()
     left = None if deadline is None else deadline - start
     if left is not None and left <= 0:
         outcomes = [_out_of_time(nb) for nb in NOTEBOOKS]
     else:  # both notebooks in one nbgrader run: its start-up is paid once
         outcomes = grade_together(Path(staging), student_id, NOTEBOOKS, template,
-                                  workdir=Path(workdir), limits=limits, fast=fast, left=left)
+                                  workdir=Path(workdir), limits=limits, fast=fast, left=left,
+                                  nbgrader=nbgrader)
     ran = [o for o in outcomes if o.status not in ("missing", "rejected")]
     if len(ran) > 1 and any(o.status in RUN_FAILED for o in ran):
         # the shared run failed: grade its notebooks one at a time, each with its own limits,
@@ -547,7 +563,8 @@ def grade_notebooks(staging: Path, student_id: str, *, workdir: Path, limits: Li
             nb_limits = limits if left is None or left >= limits.wall_s else \
                 dataclasses.replace(limits, wall_s=left)
             outcomes[i] = grade_notebook(Path(staging), student_id, o.notebook, template,
-                                         workdir=Path(workdir), limits=nb_limits, fast=fast)
+                                         workdir=Path(workdir), limits=nb_limits, fast=fast,
+                                         nbgrader=nbgrader)
     results = []
     for outcome in outcomes:
         log.info("notebook %s of %s: %s (%.1f s since the notebooks started)", outcome.notebook,

@@ -154,9 +154,9 @@ def test_set_threads_refuses_a_bad_count(bad):
 
 def test_the_default_follows_omp_num_threads(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert batch_chunks._default_threads() == 1
+    assert batch_chunks.default_threads() == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "64")
-    assert batch_chunks._default_threads() == batch_chunks.MAX_THREADS
+    assert batch_chunks.default_threads() == batch_chunks.MAX_THREADS
 
 
 @settings(max_examples=25, deadline=None)

@@ -3,7 +3,6 @@ archive in the true format), the digits default, get_data and the demo images.""
 import errno
 import functools
 import hashlib
-import http.client
 import io
 import os
 import pickle
@@ -393,16 +392,6 @@ def test_hand_extracted_directory_is_checked_against_the_published_md5s(tmp_path
     assert D.is_verified(tmp_path)
 
 
-def test_download_that_breaks_off_is_reported_and_cleaned(tiny, monkeypatch):
-    def broken(response, f, bar, chunk_size=1 << 20, **limits):
-        f.write(response.read(100))
-        raise http.client.IncompleteRead(b"partial", 1000)
-    monkeypatch.setattr(D, "_copy_stream", broken)
-    with pytest.raises(D.DataError, match="broke off"):
-        D.download_cifar10(tiny["dest"], url=tiny["url"], md5=tiny["md5"], progress=False)
-    assert leftovers(tiny["dest"]) == []
-
-
 def test_get_data_errors_say_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("CS_LAYERS_DATA", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="get_datasets.sh"):
@@ -526,7 +515,8 @@ def test_a_verified_marker_does_not_vouch_for_changed_or_planted_files(tiny, tmp
 
 @pytest.fixture
 def hostile_server():
-    """An HTTP server whose body is endless (/endless) or one byte every 0.2 s (/trickle)."""
+    """An HTTP server whose body is endless (/endless), one byte every 0.2 s (/trickle), or
+    100 of the 1000 bytes it announces, then the connection closes (/short)."""
     import time as _time
 
     class Hostile(SimpleHTTPRequestHandler):
@@ -535,6 +525,12 @@ def hostile_server():
 
         def do_GET(self):
             self.send_response(200)
+            if self.path == "/short":
+                self.send_header("Content-Length", "1000")
+                self.end_headers()
+                self.wfile.write(b"x" * 100)
+                self.close_connection = True
+                return
             self.end_headers()
             try:
                 while True:
@@ -570,6 +566,13 @@ def test_a_trickling_download_meets_its_deadline(tmp_path, hostile_server):
                     deadline_s=1.5)
     assert _time.monotonic() - start < 10
     assert leftovers(tmp_path) == []
+
+
+def test_download_that_breaks_off_is_reported_and_cleaned(tiny, hostile_server):
+    """The server announces 1000 bytes, sends 100 and closes the connection."""
+    with pytest.raises(D.DataError, match="broke off after 100 of 1000 bytes"):
+        D.download_cifar10(tiny["dest"], url=f"{hostile_server}/short", md5=tiny["md5"], progress=False)
+    assert leftovers(tiny["dest"]) == []
 
 
 def test_a_fifo_as_the_archive_is_refused_not_read_forever(tiny):

@@ -139,38 +139,50 @@ def test_missing_notebooks_need_no_nbgrader_run(tmp_path):
     assert {r.task for r in res} >= {"nb:task2_3", "nb:task3_5", "nb:task2_12:manual"}
 
 
-def _fake_runs(monkeypatch, tmp_path, status_of):
-    """grade_notebooks with the nbgrader runs faked: status_of(notebooks of the run) -> status."""
-    from grading.sandbox import RunResult
+class FakeNbgrader(notebooks.Nbgrader):
+    """No nbgrader: the template of the source notebooks, nothing staged, every check cell
+    scored in full; run() answers status_of(notebooks of the run) and records the run."""
 
+    def __init__(self, template, status_of):
+        self._template, self.status_of, self.runs = template, status_of, []
+
+    def template(self, cache_dir):
+        return self._template
+
+    def stage(self, course, template, staging, sid, nbs):
+        pass
+
+    def run(self, course, sid, nbs, limits, fast):
+        from grading.sandbox import RunResult
+
+        self.runs.append((tuple(nbs), limits.wall_s))
+        status = self.status_of(tuple(nbs))
+        return RunResult(0 if status == "ok" else 1, status, "", 0.1, ())
+
+    def read_scores(self, course, sid, nb, cells, course_id):
+        return {gid: spec.points for gid, spec in cells.items() if spec.grade and not spec.manual}, ""
+
+
+def _fake_runs(tmp_path, status_of):
+    """grade_notebooks with the nbgrader runs faked: status_of(notebooks of the run) -> status."""
     st = _staging(tmp_path / "st")
     cells = {nb: notebooks.read_cells(SRC / f"{nb}.ipynb") for nb in notebooks.NOTEBOOKS}
-    monkeypatch.setattr(notebooks, "get_template",
-                        lambda *a, **k: notebooks.Template(tmp_path / "t", cells, "course"))
-    monkeypatch.setattr(notebooks, "_stage_course", lambda *a, **k: None)
-    monkeypatch.setattr(notebooks, "_read_scores", lambda course, sid, nb, cells, cid: (
-        {gid: spec.points for gid, spec in cells.items() if spec.grade and not spec.manual}, ""))
-    runs = []
-
-    def fake_run(course, sid, nbs, limits, fast):
-        runs.append((tuple(nbs), limits.wall_s))
-        status = status_of(tuple(nbs))
-        return RunResult(0 if status == "ok" else 1, status, "", 0.1, ())
-    monkeypatch.setattr(notebooks, "_run", fake_run)
+    fake = FakeNbgrader(notebooks.Template(tmp_path / "t", cells, "course"), status_of)
     (tmp_path / "w").mkdir()
-    res = notebooks.grade_notebooks(st, "zoe", workdir=tmp_path / "w", limits=Limits(wall_s=100))
-    return runs, {r.task: r for r in res}
+    res = notebooks.grade_notebooks(st, "zoe", workdir=tmp_path / "w", limits=Limits(wall_s=100),
+                                    nbgrader=fake)
+    return fake.runs, {r.task: r for r in res}
 
 
-def test_both_notebooks_share_one_nbgrader_run(monkeypatch, tmp_path):
-    runs, res = _fake_runs(monkeypatch, tmp_path, lambda nbs: "ok")
+def test_both_notebooks_share_one_nbgrader_run(tmp_path):
+    runs, res = _fake_runs(tmp_path, lambda nbs: "ok")
     assert runs == [(notebooks.NOTEBOOKS, 200)]  # one start-up, each notebook's wall time
     assert res["nb:task2_3"].status == res["nb:task3_1"].status == "passed"
 
 
-def test_a_failed_shared_run_grades_each_notebook_alone(monkeypatch, tmp_path):
+def test_a_failed_shared_run_grades_each_notebook_alone(tmp_path):
     """One crashing notebook is not blamed on the other: each is run again on its own."""
-    runs, res = _fake_runs(monkeypatch, tmp_path,
+    runs, res = _fake_runs(tmp_path,
                            lambda nbs: "crash" if "PyTorch" in nbs else "ok")
     assert runs == [(notebooks.NOTEBOOKS, 200)] + [((nb,), 100) for nb in notebooks.NOTEBOOKS]
     assert res["nb:task2_3"].status == "passed"

@@ -381,7 +381,7 @@ def test_bounded_folder_limits_disk(tmp_path):
     assert not (d / "fill").exists()  # unmounted: the tmpfs contents are gone
 
 
-def test_notebooks_share_the_submission_deadline(tmp_path, monkeypatch):
+def test_notebooks_share_the_submission_deadline(tmp_path):
     """A notebook run gets at most what is left of the budget; none starts after it."""
     from grading import notebooks
     from grading.examples import copy_notebooks, copy_reference
@@ -392,21 +392,26 @@ def test_notebooks_share_the_submission_deadline(tmp_path, monkeypatch):
     src = notebooks.REPO_ROOT / "assignments" / notebooks.ASSIGNMENT
     cells = {nb: notebooks.read_cells(src / f"{nb}.ipynb") for nb in notebooks.NOTEBOOKS}
     template = notebooks.Template(tmp_path / "template", cells, "course")
-    monkeypatch.setattr(notebooks, "get_template", lambda *a, **k: template)
     walls = []
 
-    def fake_run(course, sid, nbs, limits, fast):  # the one nbgrader run of both notebooks
-        walls.append(limits.wall_s)
-        time.sleep(1.5)  # it uses up the budget and fails: no notebook is run again on its own
-        return sandbox.RunResult(1, "crash", "", 1.5, ())
-    monkeypatch.setattr(notebooks, "_stage_course", lambda *a, **k: None)
-    monkeypatch.setattr(notebooks, "_run", fake_run)
+    class SlowCrash(notebooks.Nbgrader):
+        def template(self, cache_dir):
+            return template
+
+        def stage(self, *args):
+            pass
+
+        def run(self, course, sid, nbs, limits, fast):  # the one nbgrader run of both notebooks
+            walls.append(limits.wall_s)
+            time.sleep(1.5)  # it uses up the budget and fails: no notebook is run again on its own
+            return sandbox.RunResult(1, "crash", "", 1.5, ())
+
     res = notebooks.grade_notebooks(staging, "s1", workdir=tmp_path / "nb",
-                                    deadline=time.monotonic() + 1.0)
+                                    deadline=time.monotonic() + 1.0, nbgrader=SlowCrash())
     assert len(walls) == 1 and walls[0] <= 1.0, walls
     assert all(r.status == "error" and "exit code 1" in r.message for r in res), res
     res = notebooks.grade_notebooks(staging, "s1", workdir=tmp_path / "nb",
-                                    deadline=time.monotonic() - 0.1)
+                                    deadline=time.monotonic() - 0.1, nbgrader=SlowCrash())
     assert len(walls) == 1 and all(r.status == "timeout" and "time budget" in r.message
                                    for r in res), res
 
