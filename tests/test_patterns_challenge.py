@@ -9,10 +9,9 @@ one with a hidden layer of 1000 units (about 90 times as many). The measured acc
 several seeds are in datasets/README.md. Slow (three short trainings on the CPU).
 """
 import pytest
+import torch
 from test_patterns_gap import notebook_cell_source
-
-torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
+from torch import nn
 
 EPOCHS = 4           # min(CHALLENGE_EPOCHS, 4) in PyTorch.ipynb for the patterns
 BATCH_SIZE = 64      # BATCH_SIZE in PyTorch.ipynb
