@@ -106,3 +106,17 @@ def test_pinned_requirements_resolve_for_every_claimed_version(tmp_path):
             have = got.get(canonicalize_name(name), "")
             assert have.split("+")[0] == want, f"Python {version}: {name} resolved to {have!r}, pinned {want}"
     assert not failures, "requirements.txt does not resolve for:\n" + "\n\n".join(failures)
+
+
+def test_the_grading_venvs_go_without_rfc3987_syntax():
+    """`make venv` and the Gradescope setup.sh remove rfc3987-syntax (pulled in by jupyter-events):
+    with it, importing nbformat compiles its grammars, about 3 CPU-seconds in each student's
+    nbgrader run. This test runs in the venv `make` built."""
+    from grading import gradescope
+
+    assert "pip uninstall --yes rfc3987-syntax" in gradescope.SETUP_SH
+    proc = subprocess.run([sys.executable, "-c", "import sys, nbformat; "
+                           "print(sorted(m for m in sys.modules if m.startswith('rfc3987')))"],
+                          capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]", (f"{sys.executable} imports {proc.stdout.strip()} with nbformat: "
+                                         "run `make venv` again after deleting .venv")
