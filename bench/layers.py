@@ -7,7 +7,8 @@
 
 Everything runs in one process with the same thread count for numpy's BLAS
 (threadpoolctl) and torch (torch.set_num_threads). Each time is the median of
---repeats runs (at least 9 for a PASS/MISS verdict), each implementation timed in
+--repeats runs (at least 9 for a PASS/MISS verdict; more for a short layer, until its
+block has lasted a quarter of a second), each implementation timed in
 one block of runs (not alternating calls, whose idle spinning threads would get in
 each other's way). The naive layers are timed on the first
 few images only and scaled up linearly to the full batch (marked with *).
@@ -55,6 +56,7 @@ NAIVE_TARGET = 300.0  # naive/fast on conv1, forward+backward
 
 
 CLOCK = time.perf_counter  # wall clock; --cpu-time switches to time.process_time
+MIN_BLOCK_S = 0.25  # a block of runs lasts at least this long (more runs for a short layer)
 
 
 def time_blocks(fns, repeats):
@@ -62,12 +64,16 @@ def time_blocks(fns, repeats):
 
     Blocks, not alternating calls: numpy's BLAS threads and torch's threads each spin for a
     while after a call, so alternating them makes each pay for the other's idle threads.
+    A block of a verdict run (repeats >= MIN_REPEATS) goes on past `repeats` runs until it
+    has lasted MIN_BLOCK_S: nine runs of a 1 ms layer last 9 ms, where one busy moment of
+    the machine moves the median. --quick keeps its few runs.
     """
     times = {}
     for name, fn in fns.items():
         fn()  # warm up: first-call allocations, lazy init
         runs = []
-        for _ in range(repeats):
+        min_block_s = MIN_BLOCK_S if repeats >= MIN_REPEATS else 0.0
+        while len(runs) < repeats or sum(runs) < min_block_s:
             start = CLOCK()
             fn()
             runs.append(CLOCK() - start)
@@ -196,7 +202,8 @@ def main(argv=None):
     with threadpool_limits(limits=threads, user_api="blas"):
         for line in describe(threads):
             print(line)
-        print(f"{'CPU' if args.cpu_time else 'wall'} time, median of {repeats} repeats; "
+        more = f" (and at least {MIN_BLOCK_S:g} s of runs)" if repeats >= MIN_REPEATS else ""
+        print(f"{'CPU' if args.cpu_time else 'wall'} time, median of {repeats} repeats{more}; "
               f"* = naive timed on {args.naive_images} image(s), scaled to the full batch\n")
         for dtype in ("float64", "float32"):
             for name, x_shape, w_shape, stride, pad in CONV_CASES:

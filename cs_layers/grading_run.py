@@ -7,9 +7,11 @@ at a minute or more per notebook and student. So in a grading run:
 
 - reuse(path): True when the submitted file `path` is there, so a training cell loads it
   instead of training (task2_9's checkpoint, task3_5's challenge model);
-- training_batches(loader): the demonstration training of task3_1 to task3_4 (and the
-  optimiser comparison) sees only the first DEMO_BATCHES batches of each epoch, so the cells
-  still run every line and draw their plots;
+- demo_batches(loader): the demonstration trainings of task3_1 to task3_4 (and the
+  optimiser comparison) see only the first DEMO_BATCHES batches of each epoch, and measure
+  each epoch's validation accuracy on the first DEMO_BATCHES validation batches, so the cells
+  still run every line and draw their plots (the challenge model's accuracy is still measured
+  on the whole validation and test sets);
 - active(): the notebook prints its accuracy targets without asserting them (a few batches
   reach none of them; the hidden tests grade the code instead), and skips its slowest speed
   demonstration (autocast on the CPU).
@@ -23,7 +25,7 @@ import itertools
 import os
 from pathlib import Path
 
-DEMO_BATCHES = 3  # batches per epoch of a demonstration training in a grading run
+DEMO_BATCHES = 3  # batches per epoch (and per validation) of a demonstration training in a grading run
 
 
 def active():
@@ -36,6 +38,6 @@ def reuse(path):
     return active() and Path(path).is_file()
 
 
-def training_batches(loader):
+def demo_batches(loader):
     """`loader` itself; in a grading run, an iterator over its first DEMO_BATCHES batches."""
     return itertools.islice(loader, DEMO_BATCHES) if active() else loader

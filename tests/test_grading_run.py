@@ -13,7 +13,7 @@ def test_active_only_when_the_grader_sets_it(monkeypatch, value, active):
 def test_outside_the_grader_everything_trains_in_full(monkeypatch, tmp_path):
     monkeypatch.delenv("CS_LAYERS_GRADING", raising=False)
     loader = [(i, i) for i in range(10)]
-    assert grading_run.training_batches(loader) is loader
+    assert grading_run.demo_batches(loader) is loader
     (tmp_path / "challenge_model.pt").write_bytes(b"weights")
     assert not grading_run.reuse(tmp_path / "challenge_model.pt")
 
@@ -21,8 +21,8 @@ def test_outside_the_grader_everything_trains_in_full(monkeypatch, tmp_path):
 def test_a_grading_run_trains_a_few_batches_and_reuses_submitted_files(monkeypatch, tmp_path):
     monkeypatch.setenv("CS_LAYERS_GRADING", "1")
     loader = [(i, i) for i in range(10)]
-    assert list(grading_run.training_batches(loader)) == loader[:grading_run.DEMO_BATCHES]
-    assert list(grading_run.training_batches(loader[:2])) == loader[:2]
+    assert list(grading_run.demo_batches(loader)) == loader[:grading_run.DEMO_BATCHES]
+    assert list(grading_run.demo_batches(loader[:2])) == loader[:2]
     assert not grading_run.reuse(tmp_path / "challenge_model.pt")  # not submitted: train after all
     (tmp_path / "challenge_model.pt").write_bytes(b"weights")
     assert grading_run.reuse(tmp_path / "challenge_model.pt")

@@ -288,3 +288,24 @@ def max_pool_backward_naive(dout, cache):
     assert res["task2_4"].status == "failed", res["task2_4"].message
     assert "ties" in res["task2_4"].message and res["task2_4"].score == pytest.approx(
         TASK_POINTS["task2_4"] * (len(small.cases) - 1) / len(small.cases))
+
+
+def test_a_worker_crash_says_how_it_ended_without_the_inputs(tmp_path, caplog):
+    pkg = tmp_path / "s042" / "cs_layers"
+    pkg.mkdir(parents=True)
+    for f in REF.glob("*.py"):
+        (pkg / f.name).write_text(f.read_text())
+    with open(pkg / "layers.py", "a") as f:  # prints a hidden value, then dies by a signal
+        f.write("""
+def max_pool_backward_naive(dout, cache):
+    import os, signal, sys
+    print("first input value", float(cache[0].ravel()[0]), flush=True)
+    os.kill(os.getpid(), signal.SIGABRT)
+""")
+    small = build_suite(b"crash-seed", tasks=["task2_4"])
+    with caplog.at_level("WARNING", logger="grading.hidden_tests.runner"):
+        (r,) = hidden_tests.grade_module(tmp_path / "s042", small, workdir=tmp_path / "work")
+    assert r.status == "error"
+    assert "signal SIGABRT; its last output: first input value #" in r.message, r.message
+    assert not _numbers(r.message), f"feedback shows values: {r.message}"
+    assert any("worker stopped in" in m and "SIGABRT" in m for m in caplog.messages), caplog.messages

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -25,6 +27,7 @@ from grading.hidden_tests.points import TASK_FILES
 from grading.results import TaskResult
 from grading.sandbox import Limits, run_sandboxed
 
+log = logging.getLogger(__name__)
 CASE_WALL_S = 5.0  # one case (or one module import) may take this long
 OUT_OF_TIME = "not finished: the time budget of this submission ran out"
 MAX_RESTARTS = 12  # worker restarts per student after a crash or timeout
@@ -146,9 +149,11 @@ def grade_module(student_dir: Path, suite, *, workdir: Path, limits: Limits | No
         item = in_flight(status_dir)
         kind = {"ok": "error", "crash": "error"}.get(run.status, run.status)
         why = {"timeout": "ran past the time limit", "memory": "ran out of memory",
-               "error": "the worker process died (os._exit, a crash, or a signal)"}[kind]
+               "error": f"the worker process died ({how_it_ended(run)})"}[kind]
         if run.status == "ok":
             why = "the worker exited without running this case (sys.exit at import?)"
+        if kind == "error":  # for the instructor: a crash of an honest submission is a grader bug
+            log.warning("the hidden-test worker stopped in %s: %s", item or "its start-up", why)
         if item is not None and item.startswith("import-"):
             mod = item[len("import-"):]
             for c in pending:
@@ -171,6 +176,21 @@ def grade_module(student_dir: Path, suite, *, workdir: Path, limits: Limits | No
         restarts += 1
     return [verdicts.task_result(task, [c for c in suite.cases if c.task == task], suite.points[task], found)
             for task in suite.tasks()]
+
+
+def how_it_ended(run) -> str:
+    """The worker's exit code or signal and its last output line, scrubbed (student text)."""
+    rc = run.returncode
+    if rc < 0 or rc > 128:
+        try:
+            code = f"signal {signal.Signals(-rc if rc < 0 else rc - 128).name}"
+        except ValueError:
+            code = f"exit code {rc}"
+    else:
+        code = f"exit code {rc}"
+    lines = [ln for ln in run.output_tail.splitlines() if ln.strip()]
+    last = scrub.text(lines[-1], 120) if lines else ""
+    return f"{code}; its last output: {last}" if last else f"{code}, no output"
 
 
 def refuse_links(out_dir: Path, status_dir: Path) -> None:
