@@ -298,7 +298,7 @@ def test_a_worker_crash_says_how_it_ended_without_the_inputs(tmp_path, caplog):
     with open(pkg / "layers.py", "a") as f:  # prints a hidden value, then dies by a signal
         f.write("""
 def max_pool_backward_naive(dout, cache):
-    import os, signal, sys
+    import os, signal
     print("first input value", float(cache[0].ravel()[0]), flush=True)
     os.kill(os.getpid(), signal.SIGABRT)
 """)
