@@ -89,6 +89,7 @@ class RunResult:
     missing_layers: tuple[str, ...] = ()  # isolation layers that were not active
     uid: int | None = None  # the throw-away uid it ran as (None: the grader's own)
     peak_memory_mb: float | None = None  # all processes together (None: no cgroup here)
+    signal: int = 0  # the signal that ended it (0: it exited); inside namespaces, from exit code 128+n
 
 
 def _python_ro_paths() -> list[str]:
@@ -762,12 +763,17 @@ def close_to_others(paths) -> list[str]:
     return changed
 
 
+def _signal(rc: int, namespaced: bool) -> int:
+    """The signal that ended a run (0: none); a namespace's init reports it as exit 128+n."""
+    return -rc if rc < 0 else (rc - 128 if namespaced and rc > 128 else 0)
+
+
 def _classify(rc: int, timed_out: bool, tail: str, namespaced: bool) -> str:
     if timed_out:
         return "timeout"
     if rc == 0:
         return "ok"
-    sig = -rc if rc < 0 else (rc - 128 if namespaced and rc > 128 else 0)
+    sig = _signal(rc, namespaced)
     if sig in (signal.SIGXCPU, signal.SIGKILL):
         return "timeout"
     if "MemoryError" in tail or "Cannot allocate memory" in tail:
@@ -887,7 +893,8 @@ def _run(argv, workdir: Path, limits: Limits, full_env, backend, userns, uid, mi
         status = "memory"
     _note("peak_memory_mb", None if peak is None else peak / 2**20)
     return RunResult(rc, status, tail, duration, missing, uid,
-                     None if peak is None else round(peak / 2**20, 1))
+                     None if peak is None else round(peak / 2**20, 1),
+                     _signal(rc, namespaced=backend is not None))
 
 
 def _chain(first, second):

@@ -309,3 +309,16 @@ def max_pool_backward_naive(dout, cache):
     assert "signal SIGABRT; its last output: first input value #" in r.message, r.message
     assert not _numbers(r.message), f"feedback shows values: {r.message}"
     assert any("worker stopped in" in m and "SIGABRT" in m for m in caplog.messages), caplog.messages
+
+
+@pytest.mark.parametrize("rc, namespaced, said", [
+    (-6, False, "signal SIGABRT"),   # the grader waited on the process itself
+    (134, True, "signal SIGABRT"),   # a namespace's init reports 128 + the signal
+    (134, False, "exit code 134"),   # without namespaces 134 is only an exit code
+    (3, True, "exit code 3"),
+])
+def test_how_a_worker_ended_follows_the_sandbox_backend(rc, namespaced, said):
+    from grading import sandbox
+    from grading.hidden_tests.runner import how_it_ended
+    run = sandbox.RunResult(rc, "crash", "", 0.1, signal=sandbox._signal(rc, namespaced))
+    assert how_it_ended(run) == f"{said}, no output"

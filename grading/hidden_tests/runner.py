@@ -180,14 +180,10 @@ def grade_module(student_dir: Path, suite, *, workdir: Path, limits: Limits | No
 
 def how_it_ended(run) -> str:
     """The worker's exit code or signal and its last output line, scrubbed (student text)."""
-    rc = run.returncode
-    if rc < 0 or rc > 128:
-        try:
-            code = f"signal {signal.Signals(-rc if rc < 0 else rc - 128).name}"
-        except ValueError:
-            code = f"exit code {rc}"
-    else:
-        code = f"exit code {rc}"
+    try:
+        code = f"signal {signal.Signals(run.signal).name}" if run.signal else f"exit code {run.returncode}"
+    except ValueError:  # not a signal this system names
+        code = f"signal {run.signal}"
     lines = [ln for ln in run.output_tail.splitlines() if ln.strip()]
     last = scrub.text(lines[-1], 120) if lines else ""
     return f"{code}; its last output: {last}" if last else f"{code}, no output"
