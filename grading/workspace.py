@@ -48,10 +48,21 @@ def base_dir() -> Path:
 
 
 def rmtree(path: Path) -> None:
-    """Remove a tree the sandbox made read-only in places (0555 folders, 0444 files)."""
+    """Remove a tree the sandbox made read-only in places (0555 folders, 0444 files).
+
+    Only folders inside the tree are opened up to retry: never its parent. The parent is
+    shared (the base folder, a run folder), and where `path` itself cannot go (a mount
+    still attached below it), closing that parent to 0700 would lock the sandbox uids of
+    every other job out of their own folders, mid-run (there are no namespaces under
+    --sandbox none).
+    """
+    root = os.path.abspath(path)
+
     def fix(func, p, _exc):
         try:
-            os.chmod(os.path.dirname(p), 0o700)
+            parent = os.path.dirname(p)
+            if parent == root or parent.startswith(root + os.sep):
+                os.chmod(parent, 0o700)
             if not os.path.islink(p) and os.path.isdir(p):
                 os.chmod(p, 0o700)
             func(p)

@@ -133,3 +133,24 @@ def test_two_grading_runs_at_once_do_not_disturb_each_other(tmp_path, monkeypatc
         other.kill()
         out, err = other.communicate()
     assert "Traceback" not in err, err
+
+
+def test_removing_a_tree_that_cannot_go_leaves_its_shared_parent_open(tmp_path):
+    # A stale run folder whose student tmpfs is still mounted: rmdir fails (EBUSY) for the
+    # student folder, then for the run folder itself. The base above stays 0711, or every
+    # other job's sandbox uid (no namespaces: --sandbox none) could no longer reach its
+    # own folder in the middle of a run (the "worker died" of CI: PermissionError).
+    base = tmp_path / "base"
+    student = base / "run-1-000000000000" / "grade-s-x"
+    student.mkdir(parents=True)
+    os.chmod(base, 0o711)
+    (student.parent / "plan.json").write_text("{}")
+    with sandbox.bounded_folder(student, 4) as mounted:
+        assert mounted, "this machine cannot mount the per-submission tmpfs"
+        (student / "out.npy").write_bytes(b"x")
+        workspace.rmtree(student.parent)
+        assert student.is_dir() and not (student / "out.npy").exists()
+        assert not (student.parent / "plan.json").exists()
+        assert oct(os.stat(base).st_mode & 0o777) == oct(0o711)
+    workspace.rmtree(student.parent)
+    assert not student.parent.exists()
