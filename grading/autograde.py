@@ -32,6 +32,7 @@ import logging
 import multiprocessing
 import os
 import re
+import shlex
 import sys
 import tempfile
 import time
@@ -340,13 +341,31 @@ class _ListHandler(logging.Handler):
 
 def _init_pool(suite) -> None:
     global _SUITE
+    workspace.stop_on_signals()  # _stop_pool's SIGTERM unwinds the student's sandbox and folder
     if suite is not None:
         _SUITE = suite
 
 
+def _stop_pool(pool: cf.ProcessPoolExecutor, grace_s: float = 20.0) -> None:
+    """The grader is stopping (Ctrl-C, SIGTERM): no queued student starts, and the grading
+    processes are told to stop now (SIGTERM: each unwinds its student's sandbox and work folder,
+    writing no record), then killed if they have not gone after grace_s."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    workers = multiprocessing.active_children()  # the pool's processes: the grader starts no others
+    for proc in workers:
+        proc.terminate()
+    deadline = time.monotonic() + grace_s
+    for proc in workers:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
 def _grade_job(sub: Submission, results_dir: Path, sid_seed: str, run_id: str, limits,
                timeout: float = DEFAULT_TIMEOUT_S) -> dict:
-    """Pool task: grade one student and write their record atomically; never raises."""
+    """Pool task: grade one student and write their record atomically; never raises. A stop
+    (Ctrl-C, SIGTERM) ends the grading process here instead, with no record written."""
     global _LOG
     start = time.monotonic()
     _LOG = []
@@ -359,6 +378,10 @@ def _grade_job(sub: Submission, results_dir: Path, sid_seed: str, run_id: str, l
                                              timeout=timeout)
         _LOG += [f"warning while grading {sub.student_id}: {w.category.__name__}: {w.message}"
                  for w in caught]
+    except workspace.STOPS as stop:  # Ctrl-C or SIGTERM: the finally blocks it came through
+        # killed the student's processes and removed their folder; this grading process ends
+        # here, writing no record, so --resume grades the student again
+        os._exit(workspace.exit_status(stop))
     except BaseException as err:  # noqa: BLE001 (SystemExit from a library included)
         results, note = _all_failed("error", _grader_error("grading", err)), ""
     finally:
@@ -413,27 +436,31 @@ def grade_all(subs: list[Submission], suite, *, results_dir: Path, sid_seed: str
             with cf.ProcessPoolExecutor(max_workers=min(jobs, len(batch)), mp_context=ctx,
                                         initializer=_init_pool,
                                         initargs=(None if ctx else suite,)) as pool:
-                futures = {pool.submit(_grade_job, s, results_dir, sid_seed, run_id, limits,
-                                       timeout): s
-                           for s in batch}
-                for fut in cf.as_completed(futures):
-                    sub = futures[fut]
-                    try:
-                        records[sub.student_id] = fut.result()
-                        for text in records[sub.student_id].pop("grader_log", []):
-                            tqdm.write(text, file=sys.stderr)  # above the bar, not through it
-                    except Exception as err:  # BrokenProcessPool: a grading process died
-                        attempts[sub.student_id] = attempts.get(sub.student_id, 0) + 1
-                        if attempts[sub.student_id] < 2:
-                            retry.append(sub)
-                            continue
-                        res = _all_failed("error", "the grading process for this submission "
-                                          f"died twice ({type(err).__name__}); tell the instructor")
-                        rec = make_record(sub.student_id, res, "", sid_seed, run_id, 0.0)
-                        write_json_atomic(results_dir / f"{sub.student_id}.json", rec)
-                        records[sub.student_id] = rec
-                    bar.update(1)
-                    bar.set_postfix_str(sub.student_id)
+                try:
+                    futures = {pool.submit(_grade_job, s, results_dir, sid_seed, run_id, limits,
+                                           timeout): s
+                               for s in batch}
+                    for fut in cf.as_completed(futures):
+                        sub = futures[fut]
+                        try:
+                            records[sub.student_id] = fut.result()
+                            for text in records[sub.student_id].pop("grader_log", []):
+                                tqdm.write(text, file=sys.stderr)  # above the bar, not through it
+                        except Exception as err:  # BrokenProcessPool: a grading process died
+                            attempts[sub.student_id] = attempts.get(sub.student_id, 0) + 1
+                            if attempts[sub.student_id] < 2:
+                                retry.append(sub)
+                                continue
+                            res = _all_failed("error", "the grading process for this submission "
+                                              f"died twice ({type(err).__name__}); tell the instructor")
+                            rec = make_record(sub.student_id, res, "", sid_seed, run_id, 0.0)
+                            write_json_atomic(results_dir / f"{sub.student_id}.json", rec)
+                            records[sub.student_id] = rec
+                        bar.update(1)
+                        bar.set_postfix_str(sub.student_id)
+                except workspace.STOPS:  # Ctrl-C or SIGTERM: stop the class here, keep what is done
+                    _stop_pool(pool)
+                    raise
             rounds += [[s] for s in retry]
     finally:
         bar.close()
@@ -643,7 +670,7 @@ def _main(argv=None) -> int:
         return 1
     print(layer_report(), flush=True)
     _remove_stale_tmp(results_dir)
-    workspace.exit_on_sigterm()  # a polite kill still removes the work folders
+    workspace.stop_on_signals()  # Ctrl-C or a polite kill still removes the work folders
     with workspace.run_folder() as (_, stale):
         for path in stale:
             print(f"removed {path}: work folder of an earlier grading run that was killed",
@@ -688,9 +715,12 @@ def _run(args, parser, out: Path, results_dir: Path) -> int:
               f"{out / 'grades.csv'} is left as it was")
         return 0
     t0 = time.monotonic()
-    records.update(grade_all(todo, suite, results_dir=results_dir, sid_seed=sid_seed,
-                             jobs=args.jobs, progress=not args.quiet,
-                             timeout=args.timeout_per_submission))
+    try:
+        records.update(grade_all(todo, suite, results_dir=results_dir, sid_seed=sid_seed,
+                                 jobs=args.jobs, progress=not args.quiet,
+                                 timeout=args.timeout_per_submission))
+    except workspace.STOPS as stop:
+        return _stopped(stop, args, subs, results_dir, sid_seed)
     elapsed = time.monotonic() - t0
 
     export(out, records)
@@ -698,6 +728,21 @@ def _run(args, parser, out: Path, results_dir: Path) -> int:
     print(f"graded {len(todo)} submission(s) in {elapsed:.1f} s with --jobs {args.jobs}; "
           f"wrote {out / 'grades.csv'}, {out / 'feedback'}/")
     return 0
+
+
+def _stopped(stop: BaseException, args, subs: list[Submission], results_dir: Path,
+             sid_seed: str) -> int:
+    """Ctrl-C or SIGTERM stopped grade_all: say what is kept and how to go on; 130 or 143."""
+    graded = sum(read_record(results_dir / f"{s.student_id}.json", sid_seed) is not None
+                 for s in subs)
+    what = "Ctrl-C" if isinstance(stop, KeyboardInterrupt) else "SIGTERM"
+    print(f"\ngrading stopped by {what}: {graded} of {len(subs)} students are graded, their "
+          f"results kept in {results_dir}/; the students being graded when it stopped have no "
+          f"result yet, and grades.csv is not updated. Grade the rest with:\n"
+          f"    python -m grading autograde {shlex.quote(str(args.submissions))} "
+          f"--out {shlex.quote(str(args.out))} --resume",
+          file=sys.stderr, flush=True)
+    return workspace.exit_status(stop)
 
 
 def export(out: Path, records: dict[str, dict]) -> list[str]:

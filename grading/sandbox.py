@@ -865,21 +865,19 @@ def _run(argv, workdir: Path, limits: Limits, full_env, backend, userns, uid, mi
                     cwd=str(workdir), env=full_env if backend is None else {"PATH": _SYSTEM_PATH},
                     start_new_session=True, preexec_fn=preexec,
                 )
-                rc, timed_out = _wait(proc, start, limits.wall_s, watchdog)
+                try:
+                    rc, timed_out = _wait(proc, start, limits.wall_s, watchdog)
+                finally:  # also when the grader is interrupted (Ctrl-C, SIGTERM) mid-run
+                    _kill_group(proc)  # stragglers that outlived the main process (no pid namespace)
                 duration = time.monotonic() - start
-                _kill_group(proc)  # stragglers that outlived the main process (no pid namespace)
                 _sample_disk()
                 oom = group is not None and (group.oom_killed() or group.hit_limit())
                 peak = group.peak_bytes() if group is not None else None
             finally:
                 if group is not None:
                     group.close()  # kills whatever of the run is left, daemons included
-            if uid is not None:  # nothing of the run may still be writing when the grader reads
-                if backend is None:
-                    kill_uid(uid)  # daemons that left the process group
-                    remove_uid_files(uid)
-                else:
-                    _wait_uid_gone(uid, timeout=5.0)
+                if uid is not None:  # nothing of the run may still run or write when the grader
+                    _clear_uid(uid, namespaced=backend is not None)  # reads, or the uid goes back
             size = out.seek(0, os.SEEK_END)
             cap = limits.output_kb * 1024
             out.seek(max(0, size - cap))
@@ -964,6 +962,15 @@ def _wait_uid_gone(uid: int, timeout: float) -> None:
             log.warning("sandbox uid %d still had processes after %.0f s; killed them", uid, timeout)
             return
         time.sleep(0.02)
+
+
+def _clear_uid(uid: int, namespaced: bool) -> None:
+    """After a run: no process of its uid left, and (no namespaces) none of its files in /tmp."""
+    if namespaced:
+        _wait_uid_gone(uid, timeout=5.0)
+    else:
+        kill_uid(uid)  # daemons that left the process group
+        remove_uid_files(uid)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -124,12 +124,36 @@ def remove_stale() -> list[Path]:
     return removed
 
 
-def exit_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit(143), so that a polite kill still runs the `finally` blocks
-    of run_folder and student_folder (which remove the hidden inputs)."""
-    def terminate(signum, frame):
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, terminate)
+class Terminated(SystemExit):
+    """SIGTERM arrived: the process stops, as after Ctrl-C (exit status 143)."""
+
+
+def stop_on_signals() -> None:
+    """The first SIGINT or SIGTERM stops this process: KeyboardInterrupt, or Terminated (a
+    SystemExit with code 143), so that a polite kill still runs the `finally` blocks of
+    run_folder and student_folder (which remove the hidden inputs) and of the sandbox (which
+    kills the student's processes), and the grader can tell a stop from a library's sys.exit.
+    Later signals are ignored: a second Ctrl-C, or the grader's SIGTERM to its grading
+    processes after the terminal's SIGINT reached them too, would cut that cleanup short."""
+    stopping = []
+
+    def stop(signum, frame):
+        if stopping:  # (not SIG_IGN: a signal already pending would then raise OSError)
+            return
+        stopping.append(signum)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(128 + signum)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+STOPS = (KeyboardInterrupt, Terminated)  # the grader is being stopped: grade nothing more
+
+
+def exit_status(stop: BaseException) -> int:
+    """The shell's exit status for a stop: 130 after Ctrl-C, 143 after SIGTERM."""
+    return 128 + signal.SIGINT if isinstance(stop, KeyboardInterrupt) else stop.code
 
 
 @contextlib.contextmanager

@@ -182,7 +182,7 @@ def test_sigterm_cleans_up_on_exit(tmp_path):
     code = textwrap.dedent("""
         import sys, time
         from grading import workspace
-        workspace.exit_on_sigterm()
+        workspace.stop_on_signals()
         with workspace.run_folder():
             with workspace.student_folder("alice") as d:
                 print(d, flush=True)
