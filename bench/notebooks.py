@@ -30,6 +30,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 from tqdm import tqdm
+from traitlets.config import Config
 
 from cs_layers import course
 
@@ -39,12 +40,28 @@ SOURCE = ROOT / course.NOTEBOOK_DIR
 TARGETS = {f"{name}.ipynb": 180.0 for name in course.NOTEBOOKS}
 
 
+def kernel_config(sockets):
+    """nbclient's kernel talks over unix sockets in the folder `sockets` where there are unix
+    sockets: no loopback TCP port, and no warning from ipykernel that TCP is unencrypted."""
+    config = Config()
+    if os.name == "posix":
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(Path(sockets) / "kernel")
+    return config
+
+
 def run_notebook(name, workdir, timeout):
     """Execute one notebook cell by cell; return (executed nb, total seconds, per-cell seconds, error)."""
     shutil.copy(SOURCE / name, workdir / name)
     nb = nbformat.read(workdir / name, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(workdir)}})
+    with tempfile.TemporaryDirectory(prefix="nbk-") as sockets:  # short: a socket path has <= 104 bytes
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", config=kernel_config(sockets),
+                                resources={"metadata": {"path": str(workdir)}})
+        return _execute(client, nb, name)
+
+
+def _execute(client, nb, name):
+    """Run nb's cells with client up to the first error; (nb, total s, per-cell s, error)."""
     cell_times, error = [], None
     start = time.perf_counter()
     client.reset_execution_trackers()
