@@ -365,7 +365,17 @@ def _stop_pool(pool: cf.ProcessPoolExecutor, grace_s: float = 20.0) -> None:
 def _grade_job(sub: Submission, results_dir: Path, sid_seed: str, run_id: str, limits,
                timeout: float = DEFAULT_TIMEOUT_S) -> dict:
     """Pool task: grade one student and write their record atomically; never raises. A stop
-    (Ctrl-C, SIGTERM) ends the grading process here instead, with no record written."""
+    (Ctrl-C, SIGTERM) ends the grading process instead, with no record written unless it was
+    complete: the finally blocks the stop came through killed the student's processes and
+    removed their folder, and --resume grades the student again."""
+    try:
+        return _grade_and_record(sub, results_dir, sid_seed, run_id, limits, timeout)
+    except workspace.STOPS as stop:  # not handed back to the pool: it would take the next student
+        os._exit(workspace.exit_status(stop))
+
+
+def _grade_and_record(sub: Submission, results_dir: Path, sid_seed: str, run_id: str, limits,
+                      timeout: float) -> dict:
     global _LOG
     start = time.monotonic()
     _LOG = []
@@ -378,10 +388,8 @@ def _grade_job(sub: Submission, results_dir: Path, sid_seed: str, run_id: str, l
                                              timeout=timeout)
         _LOG += [f"warning while grading {sub.student_id}: {w.category.__name__}: {w.message}"
                  for w in caught]
-    except workspace.STOPS as stop:  # Ctrl-C or SIGTERM: the finally blocks it came through
-        # killed the student's processes and removed their folder; this grading process ends
-        # here, writing no record, so --resume grades the student again
-        os._exit(workspace.exit_status(stop))
+    except workspace.STOPS:
+        raise
     except BaseException as err:  # noqa: BLE001 (SystemExit from a library included)
         results, note = _all_failed("error", _grader_error("grading", err)), ""
     finally:

@@ -185,3 +185,49 @@ def test_a_stopped_grader_stops_now_keeps_what_is_done_and_resumes(tmp_path, fak
     assert sorted(results) == ["a0", "b1", "b2", "b3", "b4"]
     assert results["a0"]["run_id"] == first["run_id"], "a0 was graded again"
     assert (out / "grades.csv").exists()
+
+
+class _Exited(Exception):
+    pass
+
+
+@pytest.mark.parametrize("where", ["grading", "writing the record"])
+@pytest.mark.parametrize("stop, code", [(KeyboardInterrupt(), 130), (workspace.Terminated(143), 143)],
+                         ids=["ctrl-c", "sigterm"])
+def test_a_stop_anywhere_in_a_grading_job_ends_that_grading_process(tmp_path, monkeypatch, where,
+                                                                    stop, code):
+    # Handed back to the pool as an exception, a stop would leave the process free to take
+    # the next student; a library's sys.exit is a grader error, as before.
+    def exit_(status):
+        raise _Exited(status)
+
+    def grade(sub, suite, **kw):
+        if where == "grading":
+            raise stop
+        return [], ""
+
+    def write(path, obj):
+        raise stop
+    monkeypatch.setattr(autograde.os, "_exit", exit_)
+    monkeypatch.setattr(autograde, "grade_submission", grade)
+    if where == "writing the record":
+        monkeypatch.setattr(autograde, "write_json_atomic", write)
+    results = tmp_path / "results"
+    results.mkdir()
+    sub = autograde.Submission("s1", tmp_path / "s1")
+    with pytest.raises(_Exited) as exited:
+        autograde._grade_job(sub, results, "seed", "run", None)
+    assert exited.value.args == (code,)
+    assert not list(results.iterdir())
+
+
+def test_a_librarys_sys_exit_is_still_a_grader_error(tmp_path, monkeypatch, fake_core):
+    def grade(sub, suite, **kw):
+        raise SystemExit(3)
+    monkeypatch.setattr(autograde, "grade_submission", grade)
+    monkeypatch.setattr(autograde, "_GRADER", fake_core)
+    results = tmp_path / "results"
+    results.mkdir()
+    record = autograde._grade_job(autograde.Submission("s1", tmp_path / "s1"), results, "seed", "run", None)
+    assert {r["status"] for r in record["results"]} == {"error"}
+    assert "internal error in grading (SystemExit)" in (results / "s1.json").read_text()
